@@ -1,0 +1,1 @@
+"""Search spaces (one package each); they register themselves with `@register_benchmark`."""

@@ -1,0 +1,166 @@
+"""The NAS-Bench-201 network (RECIPES.md section 1): stem, 3 stages of 5 cells, 2 residual reductions, head.
+
+Written from the recipe; module layout and names are ours. `block_features` returns the 18 primary-block
+outputs (stem + 17 cells) of one forward pass, graph-attached, without running the head.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from zcbench.benchmarks.nb201.space import EDGES
+
+C_INIT = 16
+CELLS_PER_STAGE = 5
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True)
+
+
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            _bn(c_out),
+        )
+
+
+class Zero(nn.Module):
+    """`none`: multiply by zero, so the graph stays connected and the gradient is exactly zero."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def make_op(op: str, channels: int) -> nn.Module:
+    if op == "none":
+        return Zero()
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1)
+    if op == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3)
+    if op == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown NB-201 operation {op!r}")
+
+
+class SearchCell(nn.Module):
+    """node_j = sum_{i<j} op_{i->j}(node_i); output node 3."""
+
+    def __init__(self, ops: tuple[str, ...], channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(make_op(op, channels) for op in ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        k = 0
+        for node in (1, 2, 3):
+            total = None
+            for src in range(node):
+                out = self.edges[k](nodes[src])
+                total = out if total is None else total + out
+                k += 1
+            nodes.append(total)
+        return nodes[3]
+
+
+class ResidualReduction(nn.Module):
+    """ResNet basic block C -> 2C with stride 2; shortcut = AvgPool(2,2) -> Conv1x1 (no BN)."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride=2)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, stride=1)
+        self.shortcut = nn.Sequential(
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            nn.Conv2d(c_in, c_out, 1, stride=1, padding=0, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+def analytic_flops(ops: tuple[str, ...], num_classes: int, resolution: int, c: int = C_INIT) -> float:
+    """FLOPs per image in millions, as the benchmark reports them (convs and the linear head only)."""
+    n3 = sum(op == "nor_conv_3x3" for op in ops)
+    n1 = sum(op == "nor_conv_1x1" for op in ops)
+    total = 9 * 3 * c * resolution * resolution  # stem
+    channels, size = c, resolution
+    for stage in range(3):
+        if stage > 0:  # residual reduction channels -> 2*channels, stride 2
+            out, size = 2 * channels, size // 2
+            total += 9 * channels * out * size * size + 9 * out * out * size * size + channels * out * size * size
+            channels = out
+        per_cell = (9 * n3 + n1) * channels * channels * size * size
+        total += CELLS_PER_STAGE * per_cell
+    total += channels * num_classes + num_classes  # linear with bias
+    return total / 1e6
+
+
+def analytic_params(ops: tuple[str, ...], num_classes: int, c: int = C_INIT) -> int:
+    """Parameter count (conv weights, BN affine, linear weight and bias)."""
+    n3 = sum(op == "nor_conv_3x3" for op in ops)
+    n1 = sum(op == "nor_conv_1x1" for op in ops)
+    total = 9 * 3 * c + 2 * c  # stem conv + BN
+    channels = c
+    for stage in range(3):
+        if stage > 0:
+            out = 2 * channels
+            total += 9 * channels * out + 2 * out + 9 * out * out + 2 * out + channels * out
+            channels = out
+        total += CELLS_PER_STAGE * ((9 * n3 + n1) * channels * channels + (n3 + n1) * 2 * channels)
+    total += 2 * channels  # head BN
+    total += channels * num_classes + num_classes
+    return total
+
+
+class NB201Network(nn.Module):
+    def __init__(self, ops: tuple[str, ...], num_classes: int, resolution: int, c: int = C_INIT) -> None:
+        super().__init__()
+        assert len(ops) == len(EDGES)
+        self.ops = tuple(ops)
+        self.num_classes = num_classes
+        self.resolution = resolution
+        self.c = c
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), _bn(c))
+        cells: list[nn.Module] = []
+        channels = c
+        for stage in range(3):
+            if stage > 0:
+                cells.append(ResidualReduction(channels, 2 * channels))
+                channels *= 2
+            cells.extend(SearchCell(self.ops, channels) for _ in range(CELLS_PER_STAGE))
+        self.cells = nn.ModuleList(cells)
+        self.head = nn.Sequential(_bn(channels), nn.ReLU(inplace=False))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def block_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = [self.stem(x)]
+        for cell in self.cells:
+            feats.append(cell(feats[-1]))
+        return feats
+
+    def pre_pooling(self, x: torch.Tensor) -> torch.Tensor:
+        """Output of the head BN + ReLU, just before global average pooling."""
+        h = self.stem(x)
+        for cell in self.cells:
+            h = cell(h)
+        return self.head(h)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.pre_pooling(x)).flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x)
+
+    def flops(self) -> float:
+        return analytic_flops(self.ops, self.num_classes, self.resolution, self.c)
+
+    def num_params(self) -> int:
+        return analytic_params(self.ops, self.num_classes, self.c)

@@ -1,0 +1,1 @@
+"""Recipes for the paper's figures and tables (one module each)."""

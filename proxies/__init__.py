@@ -1,0 +1,1 @@
+"""AZ-NAS proxies; modules here register themselves with `@register_proxy`."""

@@ -1,0 +1,251 @@
+"""The `zcbench` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from zcbench.errors import ZCBenchError
+
+DEFAULT_STORE = "zcbench-store.h5"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _store_option():
+    return click.option(
+        "--store", "store", default=DEFAULT_STORE, show_default=True, type=click.Path(dir_okay=False),
+        help="The HDF5 score store of this study.",
+    )
+
+
+bench_option = click.option("--bench", default="nb201", show_default=True,
+                             help="Benchmark (search space); see `zcbench list`.")
+dataset_option = click.option("--dataset", default="cifar10", show_default=True,
+                              help="Dataset of the benchmark, e.g. cifar10, cifar100, ImageNet16-120 for nb201.")
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="zcbench")
+def cli() -> None:
+    """Benchmark zero-cost NAS proxies.
+
+    \b
+    Typical session:
+      zcbench score --bench nb201 --dataset cifar10 --proxy az --archs uniform1000-seed0
+      zcbench gt import --bench nb201 --csv ../shared/data/nb201/nats_tss_200ep_test_acc.csv
+      zcbench evaluate --bench nb201 --dataset cifar10
+      zcbench export --bench nb201 --dataset cifar10 --format csv --out scores.csv
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@bench_option
+@dataset_option
+@click.option("--proxy", "proxies", multiple=True, required=True,
+              help="Proxy to score (repeat the flag for several); see `zcbench list`.")
+@click.option("--archs", default=None,
+              help="File with one architecture string per line (# comments allowed), or the name of a subset "
+                   "shipped with the benchmark (see `zcbench list`). Default: the whole space.")
+@click.option("--limit", type=int, default=None, help="Score only the first N architectures of the selection.")
+@_store_option()
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Global seed; each (architecture, repeat) derives its own seed from it.")
+@click.option("--repeats", type=int, default=1, show_default=True,
+              help="Independent repeats per architecture (different seeds); evaluation averages them.")
+@click.option("--batch-size", type=int, default=None, help="Override the proxy's batch size (recorded in its config).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--threads", type=int, default=None, help="Torch CPU threads (default: torch's choice).")
+@click.option("--opt", "opts", multiple=True, metavar="PROXY.KEY=VALUE",
+              help="Set a named proxy option (a recorded deviation from the recipe).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_size, device, threads, opts, quiet):
+    """Score architectures with one or more proxies into the store.
+
+    Resumes by default: cells already scored with the same config are skipped, failed ones are retried.
+    Scores are journaled as they finish, so a crash or kill loses at most the architectures in flight.
+
+    \b
+    Examples:
+      zcbench score --bench nb201 --dataset cifar10 --proxy az --limit 20
+      zcbench score --proxy az --archs uniform1000-seed0 --dataset ImageNet16-120
+      zcbench score --proxy az --archs my_archs.txt --repeats 3 --store study.h5
+    """
+    import torch
+
+    from zcbench.registry import get_benchmark
+    from zcbench.runner import run_scoring
+
+    if threads is not None:
+        if threads < 1:
+            raise ZCBenchError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    benchmark = get_benchmark(bench)
+    benchmark.dataset(dataset)
+    selected = benchmark.resolve_archs(archs, limit)
+    options: dict[str, dict[str, str]] = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        proxy, dot, name = key.partition(".")
+        if not sep or not dot or not proxy or not name:
+            raise ZCBenchError(f"--opt {opt!r}: expected PROXY.KEY=VALUE")
+        options.setdefault(proxy, {})[name] = value
+    summary = run_scoring(store, bench, dataset, list(proxies), selected, seed=seed, repeats=repeats,
+                          batch_size=batch_size, device=device, options=options, progress=not quiet)
+    click.echo(summary.render())
+
+
+@cli.command(context_settings=CONTEXT)
+@_store_option()
+@bench_option
+@dataset_option
+@click.option("--gt", "gt_path", type=click.Path(), default=None,
+              help="Ground-truth file or folder to use instead of the store's (same formats as `gt import`).")
+@click.option("--target", default=None, help="Ground-truth target (default: the benchmark's, test_accuracy).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def evaluate(store, bench, dataset, gt_path, target, as_json):
+    """Kendall tau-b and Spearman rho of every stored proxy and component against ground truth.
+
+    Multi-component proxies (AZ-NAS) are also ranked by the non-linear (sum of ln rank/m) and the linear
+    (sum of ranks) aggregation of their components. NaN scores rank lowest (NaN -> -inf).
+    """
+    from zcbench.evaluate import evaluate_store, render
+
+    result = evaluate_store(store, bench, dataset, gt_path=gt_path, target=target)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
+
+
+@cli.command(context_settings=CONTEXT)
+@_store_option()
+@bench_option
+@dataset_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (refused if it exists "
+              "and --force is not given).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def export(store, bench, dataset, fmt, out, force):
+    """Write one row per scored architecture: raw component values, time, ground truth."""
+    from zcbench.export import export_table, write_table
+
+    if Path(out).exists() and not force:
+        raise ZCBenchError(f"{out} exists; pass --force to overwrite it")
+    table = export_table(store, bench, dataset)
+    write_table(table, out, fmt)
+    click.echo(f"wrote {table.num_rows} architectures x {table.num_columns} columns to {out}")
+
+
+@cli.command("list", context_settings=CONTEXT)
+@click.argument("pattern", required=False)
+def list_cmd(pattern):
+    """List proxies (with components, inputs, direction) and benchmarks (with datasets and subsets).
+
+    PATTERN filters proxy names with shell wildcards, e.g. `zcbench list 'a*'`.
+    """
+    from zcbench.registry import get_benchmark, get_proxy, list_benchmarks, list_proxies
+
+    click.echo("proxies:")
+    for name in list_proxies(pattern):
+        spec = get_proxy(name).spec
+        direction = "higher is better" if spec.higher_is_better else "lower is better"
+        comps = ", ".join(spec.components)
+        click.echo(f"  {name:<12} [{comps}] needs {'+'.join(spec.needs)}; init {spec.init}; "
+                   f"BN {spec.bn}; batch {spec.batch_size}; {spec.dtype}; {direction}")
+        if spec.description:
+            click.echo(f"  {'':<12} {spec.description}")
+    click.echo("benchmarks:")
+    for name in list_benchmarks():
+        bench = get_benchmark(name)
+        click.echo(f"  {name:<12} {len(bench)} architectures; datasets: {', '.join(bench.datasets)}")
+        if bench.description:
+            click.echo(f"  {'':<12} {bench.description}")
+        for subset in bench.subsets():
+            click.echo(f"  {'':<12} subset: {subset}")
+
+
+@cli.group(context_settings=CONTEXT)
+def gt():
+    """Ground truth: import benchmark results into the store."""
+
+
+@gt.command("import", context_settings=CONTEXT)
+@_store_option()
+@bench_option
+@click.option("--csv", "csv_path", type=click.Path(), default=None,
+              help="The compact table (NB-201: nats_tss_200ep_test_acc.csv; row i = official index i).")
+@click.option("--nats", "nats_path", type=click.Path(), default=None,
+              help="Official NATS-Bench topology files (fast-mode folder or the single .pickle.pbz2 file), "
+                   "read with the nats_bench package: hp=200, seed average, ori-test for cifar10, x-test otherwise.")
+def gt_import(store, bench, csv_path, nats_path):
+    """Store every dataset's ground truth with its contract (split, epochs, seed aggregation, source)."""
+    from zcbench.groundtruth import import_ground_truth
+    from zcbench.registry import get_benchmark
+
+    if (csv_path is None) == (nats_path is None):
+        raise ZCBenchError("give exactly one of --csv PATH or --nats PATH")
+    benchmark = get_benchmark(bench)
+    truths = import_ground_truth(store, benchmark, csv_path or nats_path, "csv" if csv_path else "nats")
+    for t in truths:
+        click.echo(f"{benchmark.name}/{t.dataset}: {t.target} for {len(t.archs)} architectures "
+                   f"({t.contract.get('split')}, {t.contract.get('epochs')} epochs) -> {store}")
+
+
+@cli.command(context_settings=CONTEXT)
+@_store_option()
+def info(store):
+    """Summarise a store: groups, ground truth, proxy entries and how much of each is scored."""
+    import numpy as np
+
+    from zcbench.store import FAILED, OK, Store
+
+    st = Store(store)
+    for bench, dataset in st.groups():
+        view = st.read(bench, dataset)
+        click.echo(f"{bench}/{dataset}: {len(view.archs)} architectures")
+        for target, (values, contract) in view.gt.items():
+            click.echo(f"  gt {target}: {int(np.isfinite(values).sum())} values, {contract.get('split')}, "
+                       f"{contract.get('epochs')} epochs, source {contract.get('source')}")
+        for label, entry in sorted(view.entries.items()):
+            ok = int((entry.status == OK).sum())
+            failed = int((entry.status == FAILED).sum())
+            click.echo(f"  {label}: {ok} ok, {failed} failed cells; config {entry.config_hash[:8]}; "
+                       f"{entry.provenance.get('device', '?')}, zcbench {entry.provenance.get('code_version', '?')}")
+
+
+# click >= 8.2 signals "no arguments: show help" by this exception; older versions print help themselves
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="zcbench", standalone_mode=False)
+    except ZCBenchError as exc:
+        click.echo(f"zcbench: error: {exc}", err=True)
+        return 2
+    except _NO_ARGS_IS_HELP as exc:
+        click.echo(exc.format_message())
+        return 0
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        click.echo(f"zcbench: error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"zcbench: error: {exc.format_message()}", err=True)
+        return exc.exit_code or 1
+    except click.exceptions.Abort:
+        click.echo("zcbench: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("zcbench: interrupted; finished scores are kept in the store", err=True)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

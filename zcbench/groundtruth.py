@@ -1,0 +1,49 @@
+"""Ground truth: import into the store, and find it for evaluation (store, --gt path, or variable)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from zcbench.benchmark import Benchmark, GroundTruth
+from zcbench.errors import ZCBenchError
+from zcbench.store import DatasetView, Store, write_ground_truth
+
+
+def import_ground_truth(store_path: str | Path, bench: Benchmark, path: str | Path, kind: str = "auto") -> list[GroundTruth]:
+    """Read the benchmark's ground-truth files and store every dataset's target with its contract."""
+    truths = bench.load_ground_truth(Path(path), kind)
+    with Store(store_path).writer() as writer, writer.transaction() as h5:
+        for gt in truths:
+            write_ground_truth(h5, bench.name, gt)
+    return truths
+
+
+def missing_message(bench: Benchmark, dataset: str, store_path: str | Path) -> str:
+    env = f", or set {bench.gt_env_var}=PATH" if bench.gt_env_var else ""
+    return (
+        f"no ground truth for {bench.name}/{dataset} in {store_path}: run `zcbench gt import --bench {bench.name} "
+        f"--csv PATH` (NB-201: nats_tss_200ep_test_acc.csv, e.g. ../shared/data/nb201/) or pass --gt PATH{env}"
+    )
+
+
+def truth_for(view: DatasetView, bench: Benchmark, target: str | None = None,
+              gt_path: str | Path | None = None, store_path: str | Path = "") -> tuple[np.ndarray, dict]:
+    """Ground-truth values aligned with `view.archs` (NaN where unknown) and their contract.
+
+    Order of precedence: an explicit `gt_path`, the store, the benchmark's environment variable.
+    """
+    target = target or bench.default_target
+    if gt_path is None and target in view.gt:
+        return view.gt[target]
+    path = gt_path or (os.environ.get(bench.gt_env_var) if bench.gt_env_var else None)
+    if not path:
+        raise ZCBenchError(missing_message(bench, view.dataset, store_path))
+    for gt in bench.load_ground_truth(Path(path)):
+        if gt.dataset == view.dataset and gt.target == target:
+            lookup = gt.as_series()
+            values = np.array([lookup.get(a, np.nan) for a in view.archs], dtype=np.float64)
+            return values, dict(gt.contract)
+    raise ZCBenchError(f"{path} has no target {target!r} for dataset {view.dataset}")

@@ -1,0 +1,356 @@
+"""Score architectures with registered proxies and journal every result into the store.
+
+The runner owns everything that is not a proxy's mathematics: per-(architecture, repeat) seeding, model
+construction, initialisation, BN mode, dtype, inputs, timing, peak memory and failure isolation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence, TextIO
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import zcbench
+from zcbench.benchmark import Benchmark
+from zcbench.errors import ZCBenchError
+from zcbench.inits import INITS, bypass_batchnorm
+from zcbench.inputs import prepare
+from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, ProxySpec, get_benchmark, get_proxy
+from zcbench.store import OK, Store
+
+SEED_POLICY = "sha256('seed|benchmark|dataset|arch|repeat') first 8 bytes, 63 bits"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Seeds and configs
+# ---------------------------------------------------------------------------------------------------
+def cell_seed(seed: int, bench: str, dataset: str, arch: str, repeat: int) -> int:
+    """The seed of one (architecture, repeat): independent of order, sharding and workers."""
+    digest = hashlib.sha256(f"{seed}|{bench}|{dataset}|{arch}|{repeat}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def resolve_options(spec: ProxySpec, overrides: Mapping[str, str] | None) -> dict[str, Any]:
+    """The proxy's options with user overrides, cast to the type of each default."""
+    options = dict(spec.options)
+    for key, raw in (overrides or {}).items():
+        if key not in options:
+            known = ", ".join(sorted(options)) or "none"
+            raise ZCBenchError(f"proxy {spec.name} has no option {key!r}; its options: {known}")
+        default = options[key]
+        try:
+            if isinstance(default, bool):
+                if str(raw).lower() not in {"true", "false", "1", "0"}:
+                    raise ValueError(raw)
+                options[key] = str(raw).lower() in {"true", "1"}
+            else:
+                options[key] = type(default)(raw)
+        except (TypeError, ValueError):
+            raise ZCBenchError(f"option {spec.name}.{key}: cannot read {raw!r} as {type(default).__name__}") from None
+    return options
+
+
+def entry_config(spec: ProxySpec, *, seed: int = 0, batch_size: int | None = None,
+                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that changes a proxy's values; its hash decides whether cached scores are reused."""
+    return {
+        "proxy": spec.name,
+        "version": spec.version,
+        "components": list(spec.components),
+        "batch_size": int(batch_size or spec.batch_size),
+        "batches": spec.batches,
+        "init": spec.init,
+        "bn": spec.bn,
+        "needs": list(spec.needs),
+        "dtype": spec.dtype,
+        "options": dict(sorted((options if options is not None else spec.options).items())),
+        "seed": int(seed),
+        "seed_policy": SEED_POLICY,
+    }
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def entry_label(spec: ProxySpec, config: Mapping[str, Any]) -> str:
+    """`name` for the proxy's default config, `name@<hash8>` for any other (so stores merge by label)."""
+    if config_hash(config) == config_hash(entry_config(spec)):
+        return spec.name
+    return f"{spec.name}@{config_hash(config)[:8]}"
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    keys = sorted(set(old) | set(new))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+
+
+def _code_version() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, timeout=5, check=True,
+        ).stdout.strip()
+        return f"{zcbench.__version__}+g{commit}"
+    except (OSError, subprocess.SubprocessError):
+        return zcbench.__version__
+
+
+# ---------------------------------------------------------------------------------------------------
+# One cell
+# ---------------------------------------------------------------------------------------------------
+class PeakMemory:
+    """Peak memory of one cell: CUDA allocator peak, or the process's peak RSS (VmHWM, reset per cell)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._can_reset = Path("/proc/self/clear_refs").exists()
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        elif self._can_reset:
+            try:
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                self._can_reset = False
+
+    def read_mb(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        try:
+            status = Path("/proc/self/status").read_text()
+            return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+        except (OSError, AttributeError):
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: int, *, seed: int = 0,
+               batch_size: int | None = None, options: Mapping[str, Any] | None = None,
+               device: str | torch.device = "cpu", peak: PeakMemory | None = None) -> dict[str, Any]:
+    """Score one (architecture, repeat); never raises for a failing architecture or proxy."""
+    spec = proxy.spec
+    device = torch.device(device)
+    peak = peak or PeakMemory(device)
+    dtype = KNOWN_DTYPES[spec.dtype]
+    info = bench.dataset(dataset)
+    s = cell_seed(seed, bench.name, dataset, arch, repeat)
+    record: dict[str, Any] = {"arch": arch, "repeat": repeat, "values": {}, "error": "",
+                              "time_ms": math.nan, "peak_mem_mb": math.nan}
+    try:
+        torch.manual_seed(s)  # constructor ('default') and re-initialisation draw from the cell's seed
+        model = bench.build(arch, dataset).to(device)
+        peak.reset()
+        start = time.perf_counter()
+        INITS[spec.init](model)
+        if spec.bn == "bypass":
+            bypass_batchnorm(model)
+        model.train()
+        model.to(dtype)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(s)
+        inputs = prepare(spec.needs, int(batch_size or spec.batch_size), bench.input_shape(dataset),
+                         info.num_classes, generator, dtype, device)
+        ctx = ProxyContext(model=model, inputs=inputs, generator=generator, spec=spec,
+                           options=dict(options if options is not None else spec.options), dataset=dataset,
+                           num_classes=info.num_classes, device=device, dtype=dtype)
+        with torch.enable_grad():
+            raw = proxy.fn(ctx)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        record["time_ms"] = (time.perf_counter() - start) * 1000.0
+        record["peak_mem_mb"] = peak.read_mb()
+        missing = [c for c in spec.components if c not in raw]
+        if missing:
+            raise ValueError(f"proxy returned no value for {missing}")
+        record["values"] = {c: float(raw[c]) for c in spec.components}
+        record["status"] = "ok"
+    except ZCBenchError:
+        raise
+    except Exception as exc:  # failure isolation: record, go on
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        record["values"] = {}
+    return record
+
+
+# ---------------------------------------------------------------------------------------------------
+# A run
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class EntryStats:
+    label: str
+    scored: int = 0
+    cached: int = 0
+    failed: int = 0
+    times_ms: list[float] = field(default_factory=list)
+    peaks_mb: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunSummary:
+    store: Path
+    bench: str
+    dataset: str
+    n_archs: int
+    repeats: int
+    device: str
+    threads: int
+    wall_s: float
+    entries: list[EntryStats]
+
+    def render(self) -> str:
+        head = (f"zcbench score: {self.bench}/{self.dataset}, {self.n_archs} architectures x {self.repeats} "
+                f"repeat(s), store {self.store}")
+        rows = [("proxy", "scored", "cached", "failed", "median ms", "p90 ms", "peak MB")]
+        for e in self.entries:
+            t = np.array(e.times_ms) if e.times_ms else None
+            rows.append((
+                e.label, str(e.scored), str(e.cached), str(e.failed),
+                f"{np.median(t):.1f}" if t is not None else "-",
+                f"{np.percentile(t, 90):.1f}" if t is not None else "-",
+                f"{max(e.peaks_mb):.0f}" if e.peaks_mb else "-",
+            ))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        table = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                 for r in rows]
+        lines = [head, *table,
+                 f"wall {self.wall_s:.1f} s, {self.threads} thread(s), device {self.device}, torch {torch.__version__}"]
+        for e in self.entries:
+            for err in e.errors[:3]:
+                lines.append(f"failed [{e.label}] {err}")
+            if e.failed > 3:
+                lines.append(f"... and {e.failed - 3} more failures of {e.label} (see `zcbench export`)")
+        lines.append(f"next: zcbench evaluate --store {self.store} --bench {self.bench} --dataset {self.dataset}")
+        return "\n".join(lines)
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ZCBenchError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ZCBenchError("--device cuda requested but torch sees no CUDA device")
+    if device.type not in {"cpu", "cuda"}:
+        raise ZCBenchError(f"unsupported device {name!r}; use cpu or cuda")
+    return device
+
+
+def run_scoring(
+    store_path: str | Path,
+    bench_name: str,
+    dataset: str,
+    proxy_names: Sequence[str],
+    archs: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    repeats: int = 1,
+    batch_size: int | None = None,
+    device: str = "cpu",
+    options: Mapping[str, Mapping[str, str]] | None = None,
+    progress: bool = True,
+    progress_file: TextIO | None = None,
+) -> RunSummary:
+    """Score `archs` (canonical strings; default all) with each proxy, resuming from the store."""
+    bench = get_benchmark(bench_name)
+    bench.dataset(dataset)
+    if not proxy_names:
+        raise ZCBenchError("name at least one --proxy")
+    if repeats < 1:
+        raise ZCBenchError(f"--repeats must be at least 1, got {repeats}")
+    if batch_size is not None and batch_size < 1:
+        raise ZCBenchError(f"--batch-size must be at least 1, got {batch_size}")
+    proxies = [get_proxy(n) for n in dict.fromkeys(proxy_names)]
+    for name in (options or {}):
+        if name not in {p.name for p in proxies}:
+            raise ZCBenchError(f"option given for proxy {name!r}, which this run does not score")
+    dev = _device(device)
+    archs = list(archs) if archs is not None else bench.resolve_archs(None)
+    plans = []
+    for proxy in proxies:
+        opts = resolve_options(proxy.spec, (options or {}).get(proxy.name))
+        config = entry_config(proxy.spec, seed=seed, batch_size=batch_size, options=opts)
+        plans.append((proxy, opts, config, config_hash(config), entry_label(proxy.spec, config)))
+    provenance = {
+        "code_version": _code_version(),
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "threads": torch.get_num_threads(),
+        "dtype_from": "spec",
+        "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    start = time.perf_counter()
+    stats = [EntryStats(label) for (_, _, _, _, label) in plans]
+    store = Store(store_path)
+    with store.writer() as writer:
+        view = writer.read(bench.name, dataset)
+        done: list[set[tuple[str, int]]] = []
+        for proxy, _, config, chash, label in plans:
+            cells: set[tuple[str, int]] = set()
+            if view is not None and label in view.entries:
+                existing = view.entries[label]
+                if existing.config_hash != chash:
+                    raise ZCBenchError(
+                        f"store {store.path} holds {label} for {bench.name}/{dataset} with another config "
+                        f"({config_diff(existing.config, config)}); use another --store"
+                    )
+                ok = existing.status == OK
+                for row, arch in enumerate(view.archs):
+                    for rep in np.flatnonzero(ok[row]):
+                        cells.add((arch, int(rep)))
+            done.append(cells)
+            attrs = {
+                "spec": json.dumps(_spec_dict(proxy.spec)),
+                "config": json.dumps(config, sort_keys=True),
+                "config_hash": chash,
+                "provenance": json.dumps(provenance, sort_keys=True),
+            }
+            writer.begin_entry(bench.name, dataset, label, attrs, list(proxy.spec.components), repeats)
+        total = sum(
+            1 for arch in archs for cells in done for rep in range(repeats) if (arch, rep) not in cells
+        )
+        peak = PeakMemory(dev)
+        with tqdm(total=total, desc=f"{bench.name}/{dataset}", unit="cell", disable=not progress,
+                  file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+            for arch in archs:
+                for (proxy, opts, _, _, label), cells, st in zip(plans, done, stats):
+                    for rep in range(repeats):
+                        if (arch, rep) in cells:
+                            st.cached += 1
+                            continue
+                        record = score_cell(bench, dataset, proxy, arch, rep, seed=seed, batch_size=batch_size,
+                                            options=opts, device=dev, peak=peak)
+                        writer.add_cell(bench.name, dataset, label, record)
+                        if record["status"] == "ok":
+                            st.scored += 1
+                            st.times_ms.append(record["time_ms"])
+                            st.peaks_mb.append(record["peak_mem_mb"])
+                        else:
+                            st.failed += 1
+                            st.errors.append(f"{arch} (repeat {rep}): {record['error']}")
+                        bar.update(1)
+    return RunSummary(store=store.path, bench=bench.name, dataset=dataset, n_archs=len(archs), repeats=repeats,
+                      device=str(dev), threads=torch.get_num_threads(), wall_s=time.perf_counter() - start,
+                      entries=stats)
+
+
+def _spec_dict(spec: ProxySpec) -> dict[str, Any]:
+    return dataclasses.asdict(spec)

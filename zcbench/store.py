@@ -1,0 +1,439 @@
+"""The score store: one HDF5 file per study, crash-safe through an append-only journal.
+
+Layout (group per `/<benchmark>/<dataset>/`):
+  arch/key    canonical architecture strings (the row labels; rows only ever get appended)
+  arch/index  the benchmark's official index where known (-1 otherwise)
+  gt/<target> float32 [n_arch], attrs = the ground-truth contract
+  proxy/<label>/<component>, time_ms, peak_mem_mb  float64 [n_arch, n_repeat]
+  proxy/<label>/status  int8 (0 pending, 1 ok, 2 failed), proxy/<label>/error  str
+  proxy/<label> attrs: spec, config, config_hash, provenance (JSON)
+
+The HDF5 file is never modified in place. Scores go to `<store>.journal` (one JSON line per result,
+flushed and fsync'd); folding writes a new file and atomically renames it over the old one, then removes
+the journal. Folding is idempotent, so a kill at any moment loses at most the cells in flight. Readers
+see the journal too (it is applied to an in-memory copy). One writer at a time: `<store>.lock`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import filelock
+import h5py
+import numpy as np
+
+from zcbench.errors import ZCBenchError
+
+FORMAT = "zcbench-store"
+FORMAT_VERSION = 1
+PENDING, OK, FAILED = 0, 1, 2
+STATUS_NAMES = {PENDING: "pending", OK: "ok", FAILED: "failed"}
+META_ARRAYS = ("status", "error", "time_ms", "peak_mem_mb")
+_STR = h5py.string_dtype()
+
+
+# ---------------------------------------------------------------------------------------------------
+# In-file operations (shared by folding, ground-truth import and readers' in-memory overlay)
+# ---------------------------------------------------------------------------------------------------
+def _group(h5: h5py.File, bench: str, dataset: str, create: bool) -> h5py.Group | None:
+    name = f"{bench}/{dataset}"
+    if name in h5:
+        return h5[name]
+    if not create:
+        return None
+    group = h5.create_group(name)
+    arch = group.create_group("arch")
+    arch.create_dataset("key", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,))
+    arch.create_dataset("index", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,), fillvalue=-1)
+    group.create_group("gt")
+    group.create_group("proxy")
+    return group
+
+
+def _row_arrays(group: h5py.Group) -> Iterator[h5py.Dataset]:
+    """Every dataset in the group whose first axis is the architecture axis."""
+    yield group["arch/key"]
+    yield group["arch/index"]
+    for ds in group["gt"].values():
+        yield ds
+    for entry in group["proxy"].values():
+        yield from entry.values()
+
+
+def _arch_rows(group: h5py.Group, archs: list[str], index: Mapping[str, int] | None = None) -> np.ndarray:
+    """Row of each architecture, appending unknown ones (every row-array grows with its fill value)."""
+    keys = group["arch/key"]
+    existing = {k: i for i, k in enumerate(keys.asstr()[...])}
+    new = [a for a in dict.fromkeys(archs) if a not in existing]
+    if new:
+        start = len(existing)
+        for ds in _row_arrays(group):
+            ds.resize(start + len(new), axis=0)
+        keys[start:] = np.array(new, dtype=object)
+        for offset, a in enumerate(new):
+            existing[a] = start + offset
+    if index:
+        idx = group["arch/index"]
+        current = idx[...]
+        for a, i in index.items():
+            current[existing[a]] = i
+        idx[...] = current
+    return np.array([existing[a] for a in archs], dtype=np.int64)
+
+
+def _ensure_entry(group: h5py.Group, label: str, attrs: Mapping[str, Any], components: list[str],
+                  n_repeat: int) -> h5py.Group:
+    proxies = group["proxy"]
+    n_arch = group["arch/key"].shape[0]
+    if label in proxies:
+        entry = proxies[label]
+        if entry.attrs["config_hash"] != attrs["config_hash"]:
+            raise ZCBenchError(f"store entry {label} holds another config ({entry.attrs['config_hash'][:8]})")
+    else:
+        entry = proxies.create_group(label)
+        for comp in [*components, "time_ms", "peak_mem_mb"]:
+            entry.create_dataset(comp, shape=(n_arch, 0), maxshape=(None, None), dtype=np.float64,
+                                 chunks=(4096, 1), fillvalue=np.nan)
+        entry.create_dataset("status", shape=(n_arch, 0), maxshape=(None, None), dtype=np.int8,
+                             chunks=(4096, 1), fillvalue=PENDING)
+        entry.create_dataset("error", shape=(n_arch, 0), maxshape=(None, None), dtype=_STR, chunks=(4096, 1))
+    for key, value in attrs.items():
+        entry.attrs[key] = value
+    if entry["status"].shape[1] < n_repeat:
+        for ds in entry.values():
+            ds.resize(n_repeat, axis=1)
+    return entry
+
+
+def _apply_records(h5: h5py.File, records: list[dict[str, Any]]) -> None:
+    """Apply journal records (idempotent: applying twice gives the same file content)."""
+    entries = [r for r in records if r.get("kind") == "entry"]
+    cells = [r for r in records if r.get("kind") == "cell"]
+    attrs_of = {(r["bench"], r["dataset"], r["label"]): r for r in entries}
+    by_entry: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for rec in cells:
+        by_entry.setdefault((rec["bench"], rec["dataset"], rec["label"]), []).append(rec)
+    for key, entry_rec in attrs_of.items():
+        by_entry.setdefault(key, [])
+    for (bench, dataset, label), recs in by_entry.items():
+        header = attrs_of.get((bench, dataset, label))
+        if header is None:  # cells without their entry header cannot be placed
+            continue
+        group = _group(h5, bench, dataset, create=True)
+        archs = [r["arch"] for r in recs]
+        index = {r["arch"]: r["index"] for r in recs if r.get("index") is not None and r["index"] >= 0}
+        rows = _arch_rows(group, archs, index) if recs else np.zeros(0, dtype=np.int64)
+        n_repeat = max([header.get("n_repeat", 1), *[r["repeat"] + 1 for r in recs]])
+        entry = _ensure_entry(group, label, header["attrs"], header["components"], n_repeat)
+        if not recs:
+            continue
+        arrays = {name: (ds.asstr()[...] if name == "error" else ds[...]) for name, ds in entry.items()}
+        for row, rec in zip(rows, recs):
+            rep = rec["repeat"]
+            arrays["status"][row, rep] = OK if rec["status"] == "ok" else FAILED
+            arrays["error"][row, rep] = rec.get("error") or ""
+            arrays["time_ms"][row, rep] = rec["time_ms"]
+            arrays["peak_mem_mb"][row, rep] = rec["peak_mem_mb"]
+            for comp in header["components"]:
+                arrays[comp][row, rep] = rec["values"].get(comp, math.nan) if rec["status"] == "ok" else math.nan
+        for name, ds in entry.items():
+            ds[...] = arrays[name]
+
+
+def write_ground_truth(h5: h5py.File, bench: str, gt: Any) -> None:
+    """Store one GroundTruth (zcbench.benchmark.GroundTruth) with its contract as attributes."""
+    group = _group(h5, bench, gt.dataset, create=True)
+    index = None
+    if gt.official_index is not None:
+        index = dict(zip(gt.archs, (int(i) for i in gt.official_index)))
+    rows = _arch_rows(group, list(gt.archs), index)
+    n_arch = group["arch/key"].shape[0]
+    if gt.target in group["gt"]:
+        del group["gt"][gt.target]
+    values = np.full(n_arch, np.nan, dtype=np.float32)
+    values[rows] = np.asarray(gt.values, dtype=np.float32)
+    ds = group["gt"].create_dataset(gt.target, data=values, maxshape=(None,), chunks=(4096,), fillvalue=np.nan)
+    for key, value in gt.contract.items():
+        ds.attrs[key] = value
+
+
+# ---------------------------------------------------------------------------------------------------
+# Views for readers
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class EntryView:
+    """One proxy entry (proxy + config) of one benchmark/dataset group."""
+
+    label: str
+    spec: dict[str, Any]
+    config: dict[str, Any]
+    config_hash: str
+    provenance: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    @property
+    def components(self) -> list[str]:
+        return list(self.spec["components"])
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.arrays["status"]
+
+    def scored(self) -> np.ndarray:
+        """Rows with at least one repeat scored ok."""
+        return (self.status == OK).any(axis=1) if self.status.shape[1] else np.zeros(len(self.status), bool)
+
+    def mean(self, name: str) -> np.ndarray:
+        """Mean over the ok repeats of a component (or time_ms / peak_mem_mb); NaN where none is ok."""
+        values = self.arrays[name]
+        ok = self.status == OK
+        count = ok.sum(axis=1)
+        total = np.where(ok, values, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = total / count
+        out[count == 0] = np.nan
+        return out
+
+
+@dataclass
+class DatasetView:
+    bench: str
+    dataset: str
+    archs: list[str]
+    index: np.ndarray
+    gt: dict[str, tuple[np.ndarray, dict[str, Any]]] = field(default_factory=dict)
+    entries: dict[str, EntryView] = field(default_factory=dict)
+
+
+def _read_view(group: h5py.Group, bench: str, dataset: str) -> DatasetView:
+    view = DatasetView(
+        bench=bench,
+        dataset=dataset,
+        archs=list(group["arch/key"].asstr()[...]),
+        index=group["arch/index"][...],
+    )
+    for target, ds in group["gt"].items():
+        view.gt[target] = (ds[...].astype(np.float64), {k: _plain(v) for k, v in ds.attrs.items()})
+    for label, entry in group["proxy"].items():
+        arrays = {}
+        for name, ds in entry.items():
+            arrays[name] = ds.asstr()[...] if name == "error" else ds[...]
+        view.entries[label] = EntryView(
+            label=label,
+            spec=json.loads(entry.attrs["spec"]),
+            config=json.loads(entry.attrs["config"]),
+            config_hash=str(entry.attrs["config_hash"]),
+            provenance=json.loads(entry.attrs.get("provenance", "{}")),
+            arrays=arrays,
+        )
+    return view
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------------------------------
+class Store:
+    """A study's score store. Reading is always allowed; writing happens inside `writer()`."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    # ---- validation --------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.path.exists() or self.journal_path.exists()
+
+    def check(self) -> None:
+        """Raise a one-line error unless the path is a zcbench store (or a journal waiting to be folded)."""
+        if not self.path.exists():
+            if self.journal_path.exists():
+                return
+            raise ZCBenchError(f"no store at {self.path}; create one with `zcbench score ... --store {self.path}`")
+        if self.path.is_dir():
+            raise ZCBenchError(f"{self.path} is a directory, not a zcbench store")
+        try:
+            with h5py.File(self.path, "r") as h5:
+                fmt = h5.attrs.get("format")
+                version = h5.attrs.get("format_version")
+        except OSError:
+            raise ZCBenchError(f"{self.path} is not an HDF5 file (corrupt or foreign); not touching it") from None
+        if fmt != FORMAT:
+            raise ZCBenchError(f"{self.path} is an HDF5 file but not a zcbench store; not touching it")
+        if version is None or int(version) > FORMAT_VERSION:
+            raise ZCBenchError(f"{self.path} was written by a newer zcbench (format {version}); upgrade zcbench")
+
+    # ---- journal -----------------------------------------------------------------------------------
+    def read_journal(self) -> list[dict[str, Any]]:
+        """Journal records; a torn last line (kill during a write) is ignored."""
+        if not self.journal_path.exists():
+            return []
+        records = []
+        lines = self.journal_path.read_bytes().split(b"\n")
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                if i == len(lines) - 1:  # torn final write: the cell was in flight
+                    continue
+                raise ZCBenchError(f"journal {self.journal_path} is corrupt at line {i + 1}") from None
+        return records
+
+    # ---- reading -----------------------------------------------------------------------------------
+    @contextmanager
+    def open_read(self) -> Iterator[h5py.File]:
+        """The store as readers should see it: the HDF5 file with any journal applied (in memory)."""
+        self.check()
+        records = self.read_journal()
+        if not records:
+            with h5py.File(self.path, "r") as h5:
+                yield h5
+            return
+        buffer = io.BytesIO(self.path.read_bytes() if self.path.exists() else b"")
+        mode = "r+" if self.path.exists() else "w"
+        with h5py.File(buffer, mode) as h5:
+            if mode == "w":
+                _init_root(h5)
+            _apply_records(h5, records)
+            yield h5
+
+    def groups(self) -> list[tuple[str, str]]:
+        with self.open_read() as h5:
+            return [(b, d) for b in h5 for d in h5[b] if isinstance(h5[b], h5py.Group)]
+
+    def read(self, bench: str, dataset: str) -> DatasetView | None:
+        with self.open_read() as h5:
+            group = _group(h5, bench, dataset, create=False)
+            return None if group is None else _read_view(group, bench, dataset)
+
+    # ---- writing -----------------------------------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator["StoreWriter"]:
+        """Exclusive write access: refuse a second writer, fold any leftover journal, fold again at exit."""
+        if self.path.exists():
+            self.check()
+        elif not self.path.parent.exists():
+            raise ZCBenchError(f"cannot create store {self.path}: folder {self.path.parent} does not exist")
+        lock = filelock.FileLock(str(self.lock_path), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise ZCBenchError(
+                f"store {self.path} is being written by another process (lock {self.lock_path}); "
+                f"wait for it to finish or use another --store"
+            ) from None
+        try:
+            for stale in self.path.parent.glob(self.path.name + ".tmp-*"):
+                stale.unlink()  # a fold that was killed before its rename; we hold the lock
+            writer = StoreWriter(self)
+            writer.fold()
+            try:
+                yield writer
+            finally:
+                writer.close()
+                writer.fold()
+        finally:
+            lock.release()
+
+
+def _init_root(h5: h5py.File) -> None:
+    h5.attrs["format"] = FORMAT
+    h5.attrs["format_version"] = FORMAT_VERSION
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class StoreWriter:
+    """Held while the lock is held: appends results to the journal and rewrites the file atomically."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._journal: io.BufferedWriter | None = None
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self._journal is None:
+            self._journal = open(self.store.journal_path, "ab")
+        self._journal.write(json.dumps(record, allow_nan=True).encode() + b"\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+    def begin_entry(self, bench: str, dataset: str, label: str, attrs: Mapping[str, Any],
+                    components: list[str], n_repeat: int) -> None:
+        self._append({"kind": "entry", "bench": bench, "dataset": dataset, "label": label,
+                      "attrs": dict(attrs), "components": list(components), "n_repeat": n_repeat})
+
+    def add_cell(self, bench: str, dataset: str, label: str, record: Mapping[str, Any]) -> None:
+        self._append({"kind": "cell", "bench": bench, "dataset": dataset, "label": label, **record})
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[h5py.File]:
+        """Modify a copy of the store and atomically rename it over the original on success."""
+        path = self.store.path
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        try:
+            if path.exists():
+                shutil.copyfile(path, tmp)
+                h5 = h5py.File(tmp, "r+")
+            else:
+                h5 = h5py.File(tmp, "w")
+                _init_root(h5)
+            try:
+                yield h5
+            finally:
+                h5.close()
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def fold(self) -> None:
+        """Fold the journal into the HDF5 file (new file + atomic rename), then drop the journal."""
+        self.close()
+        records = self.store.read_journal()
+        if records:
+            with self.transaction() as h5:
+                _apply_records(h5, records)
+        elif not self.store.path.exists():
+            with self.transaction():
+                pass
+        if self.store.journal_path.exists():
+            self.store.journal_path.unlink()
+            _fsync_dir(self.store.path.parent)
+
+    def read(self, bench: str, dataset: str) -> DatasetView | None:
+        """The folded file (call after `fold`, which `Store.writer` does on entry)."""
+        with h5py.File(self.store.path, "r") as h5:
+            group = _group(h5, bench, dataset, create=False)
+            return None if group is None else _read_view(group, bench, dataset)
