@@ -162,6 +162,9 @@ class _LazyArchs(Sequence[str]):
     def __len__(self) -> int:
         return len(self.bench)
 
+    def __iter__(self) -> Iterator[str]:
+        return self.bench.all_archs()
+
     def __getitem__(self, item):  # type: ignore[override]
         if isinstance(item, slice):
             return [self.bench.arch(i) for i in range(*item.indices(len(self)))]

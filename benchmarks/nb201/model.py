@@ -85,7 +85,8 @@ class ResidualReduction(nn.Module):
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
-def analytic_flops(ops: tuple[str, ...], num_classes: int, resolution: int, c: int = C_INIT) -> float:
+def analytic_flops(ops: tuple[str, ...], num_classes: int, resolution: int, c: int = C_INIT,
+                   cells_per_stage: int = CELLS_PER_STAGE) -> float:
     """FLOPs per image in millions, as the benchmark reports them (convs and the linear head only)."""
     n3 = sum(op == "nor_conv_3x3" for op in ops)
     n1 = sum(op == "nor_conv_1x1" for op in ops)
@@ -97,12 +98,13 @@ def analytic_flops(ops: tuple[str, ...], num_classes: int, resolution: int, c: i
             total += 9 * channels * out * size * size + 9 * out * out * size * size + channels * out * size * size
             channels = out
         per_cell = (9 * n3 + n1) * channels * channels * size * size
-        total += CELLS_PER_STAGE * per_cell
+        total += cells_per_stage * per_cell
     total += channels * num_classes + num_classes  # linear with bias
     return total / 1e6
 
 
-def analytic_params(ops: tuple[str, ...], num_classes: int, c: int = C_INIT) -> int:
+def analytic_params(ops: tuple[str, ...], num_classes: int, c: int = C_INIT,
+                    cells_per_stage: int = CELLS_PER_STAGE) -> int:
     """Parameter count (conv weights, BN affine, linear weight and bias)."""
     n3 = sum(op == "nor_conv_3x3" for op in ops)
     n1 = sum(op == "nor_conv_1x1" for op in ops)
@@ -113,20 +115,22 @@ def analytic_params(ops: tuple[str, ...], num_classes: int, c: int = C_INIT) -> 
             out = 2 * channels
             total += 9 * channels * out + 2 * out + 9 * out * out + 2 * out + channels * out
             channels = out
-        total += CELLS_PER_STAGE * ((9 * n3 + n1) * channels * channels + (n3 + n1) * 2 * channels)
+        total += cells_per_stage * ((9 * n3 + n1) * channels * channels + (n3 + n1) * 2 * channels)
     total += 2 * channels  # head BN
     total += channels * num_classes + num_classes
     return total
 
 
 class NB201Network(nn.Module):
-    def __init__(self, ops: tuple[str, ...], num_classes: int, resolution: int, c: int = C_INIT) -> None:
+    def __init__(self, ops: tuple[str, ...], num_classes: int, resolution: int, c: int = C_INIT,
+                 cells_per_stage: int = CELLS_PER_STAGE) -> None:
         super().__init__()
         assert len(ops) == len(EDGES)
         self.ops = tuple(ops)
         self.num_classes = num_classes
         self.resolution = resolution
         self.c = c
+        self.cells_per_stage = cells_per_stage
         self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), _bn(c))
         cells: list[nn.Module] = []
         channels = c
@@ -134,7 +138,7 @@ class NB201Network(nn.Module):
             if stage > 0:
                 cells.append(ResidualReduction(channels, 2 * channels))
                 channels *= 2
-            cells.extend(SearchCell(self.ops, channels) for _ in range(CELLS_PER_STAGE))
+            cells.extend(SearchCell(self.ops, channels) for _ in range(cells_per_stage))
         self.cells = nn.ModuleList(cells)
         self.head = nn.Sequential(_bn(channels), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -160,7 +164,7 @@ class NB201Network(nn.Module):
         return self.logits(x)
 
     def flops(self) -> float:
-        return analytic_flops(self.ops, self.num_classes, self.resolution, self.c)
+        return analytic_flops(self.ops, self.num_classes, self.resolution, self.c, self.cells_per_stage)
 
     def num_params(self) -> int:
-        return analytic_params(self.ops, self.num_classes, self.c)
+        return analytic_params(self.ops, self.num_classes, self.c, self.cells_per_stage)

@@ -1,0 +1,42 @@
+"""Shared fixtures: paths to ../shared, the CLI run in-process, the fake benchmark's ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from zcbench.cli import main
+
+# The suite's models are tiny: one thread avoids oversubscription and is faster on the 2-core CI machine.
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+NB201_CSV = SHARED / "data" / "nb201" / "nats_tss_200ep_test_acc.csv"
+
+
+@pytest.fixture(scope="session")
+def nb201_csv() -> Path:
+    assert NB201_CSV.exists(), f"the NB-201 ground truth must sit beside the repository at {NB201_CSV}"
+    return NB201_CSV
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `zcbench ARGS...` in-process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def fake_gt(tmp_path: Path) -> Path:
+    from zcbench.benchmarks.fake import write_ground_truth_csv
+
+    return write_ground_truth_csv(tmp_path / "fake_gt.csv")

@@ -1,0 +1,152 @@
+"""AZ-NAS: the formulas of RECIPES.md section 2 checked on constructed inputs, then golden values.
+
+The golden values were recorded with `score_cell(nb201, dataset, az, arch, 0, seed=0)` after the
+constructed-input checks below and the numpy restatement of expressivity agreed with the code.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zcbench import get_benchmark, get_proxy
+from zcbench.aggregate import ranks
+from zcbench.inits import kaiming_fanin
+from zcbench.proxies.az import block_expressivity, pair_trainability
+from zcbench.runner import cell_seed, score_cell
+
+NB = get_benchmark("nb201")
+AZ = get_proxy("az")
+IDX13714 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+IDENTITY = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"  # node3 = node0: every cell is the identity
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+def rademacher_like(shape, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2, shape, generator=g).double() * 2 - 1
+
+
+# ---- expressivity -------------------------------------------------------------------------------
+def test_expressivity_of_isotropic_features_is_log_c():
+    # 4 channels, 4 observations per channel pattern: columns of a scaled Hadamard matrix are orthogonal,
+    # centred, with equal variance, so every eigenvalue is equal and the entropy is ln 4.
+    h = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], dtype=torch.float64)
+    x = h[:, 1:].repeat(8, 1)  # 32 observations x 3 centred orthogonal channels
+    feature = x.reshape(2, 4, 4, 3).permute(0, 3, 1, 2)  # (B, C, H, W)
+    assert block_expressivity(feature) == pytest.approx(math.log(3), abs=1e-7)
+
+
+def test_expressivity_of_rank_one_features_is_zero():
+    v = torch.randn(64, 1, dtype=torch.float64)
+    x = v @ torch.tensor([[1.0, 2.0, -1.0]], dtype=torch.float64)  # all channels proportional
+    feature = x.reshape(4, 4, 4, 3).permute(0, 3, 1, 2)
+    assert block_expressivity(feature) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_expressivity_of_an_all_zero_feature_is_nan():
+    assert math.isnan(block_expressivity(torch.zeros(2, 8, 4, 4)))
+
+
+def test_expressivity_matches_a_numpy_restatement_on_a_real_feature():
+    torch.manual_seed(0)
+    model = NB.build(IDX13714, "ImageNet16-120")
+    kaiming_fanin(model)
+    model.train()
+    feats = model.block_features(torch.randn(64, 3, 16, 16))
+    for f in feats:
+        x = f.detach().double().permute(0, 2, 3, 1).reshape(-1, f.shape[1]).numpy()
+        cov = np.cov(x, rowvar=False, bias=True)
+        lam = np.linalg.eigvalsh(cov)
+        p = lam / lam.sum()
+        expected = float(-(p * np.log(p + 1e-8)).sum())
+        assert block_expressivity(f) == pytest.approx(expected, rel=1e-4)
+
+
+# ---- trainability -------------------------------------------------------------------------------
+def _sigma_of(g_in_rows: np.ndarray, g_out_rows: np.ndarray) -> float:
+    a = g_in_rows.T @ g_out_rows / g_out_rows.shape[0]
+    return float(np.linalg.svd(a, compute_uv=False).max())
+
+
+def test_trainability_of_a_doubling_block():
+    f_in = torch.randn(8, 6, 5, 5, dtype=torch.float64, requires_grad=True)
+    f_out = 2.0 * f_in
+    gen = torch.Generator().manual_seed(7)
+    got = pair_trainability(f_in, f_out, gen)
+    g = rademacher_like(f_out.shape, 7).permute(0, 2, 3, 1).reshape(-1, 6).numpy()
+    sigma = _sigma_of(2.0 * g, g)
+    assert got == pytest.approx(2 - sigma - 1 / (sigma + 1e-6), rel=1e-10)
+    assert got < 0
+
+
+def test_trainability_of_an_identity_block_is_minus_inf():
+    f_in = torch.randn(4, 3, 4, 4, requires_grad=True)
+    assert pair_trainability(f_in, f_in * 1.0, torch.Generator().manual_seed(0)) == -math.inf
+    assert pair_trainability(f_in, f_in + 0.0 * f_in, torch.Generator().manual_seed(0)) == -math.inf
+
+
+def test_trainability_pixel_unshuffles_a_strided_block():
+    f_in = torch.randn(4, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    f_out = F.avg_pool2d(f_in, 2).repeat(1, 2, 1, 1)  # (4, 6, 4, 4): stride 2, channels doubled
+    got = pair_trainability(f_in, f_out, torch.Generator().manual_seed(3))
+    g_out = rademacher_like(f_out.shape, 3)
+    g_in = (g_out[:, :3] + g_out[:, 3:]).repeat_interleave(2, -1).repeat_interleave(2, -2) / 4
+    rows_in = F.pixel_unshuffle(g_in, 2).permute(0, 2, 3, 1).reshape(-1, 12).numpy()
+    rows_out = g_out.permute(0, 2, 3, 1).reshape(-1, 6).numpy()
+    sigma = _sigma_of(rows_in, rows_out)
+    assert got == pytest.approx(2 - sigma - 1 / (sigma + 1e-6), rel=1e-10)
+
+
+# ---- the whole proxy on NB-201 cells --------------------------------------------------------------
+GOLDEN = {
+    ("cifar10", IDX13714): (54.722179651260376, -0.13800644874572754, -0.07498400453232913, 153.27297),
+    ("ImageNet16-120", IDX13714): (54.224403858184814, -0.17607402801513672, -0.1185939282033434, 38.32588),
+    ("ImageNet16-120", IDENTITY): (56.07227039337158, 0.0, -math.inf, 1.9534),
+    ("ImageNet16-120", ALL_NONE): (math.nan, math.nan, -882351.2088970919, 1.9534),
+}
+
+
+@pytest.mark.parametrize("dataset, arch", list(GOLDEN))
+def test_az_golden_values(dataset, arch):
+    record = score_cell(NB, dataset, AZ, arch, 0, seed=0)
+    assert record["status"] == "ok", record["error"]
+    got = record["values"]
+    for name, expected in zip(AZ.spec.components, GOLDEN[(dataset, arch)]):
+        if math.isnan(expected):
+            assert math.isnan(got[name]), name
+        elif math.isinf(expected):
+            assert got[name] == expected, name
+        else:
+            tol = 2e-3 if name == "trainability" else 1e-4
+            assert got[name] == pytest.approx(expected, rel=tol, abs=1e-5), name
+
+
+def test_identity_cell_gives_minus_inf_and_all_zero_cell_ranks_lowest():
+    identity = score_cell(NB, "ImageNet16-120", AZ, IDENTITY, 0)["values"]
+    zero = score_cell(NB, "ImageNet16-120", AZ, ALL_NONE, 0)["values"]
+    normal = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0)["values"]
+    assert identity["trainability"] == -math.inf
+    assert math.isnan(zero["expressivity"])
+    r = ranks(np.array([normal["expressivity"], zero["expressivity"], identity["expressivity"]]))
+    assert r[1] == 1.0  # NaN -> -inf -> lowest rank
+
+
+def test_az_is_deterministic_and_repeats_differ():
+    a = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, seed=0)["values"]
+    b = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, seed=0)["values"]
+    c = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 1, seed=0)["values"]
+    assert a == b
+    assert a["expressivity"] != c["expressivity"]
+    assert a["complexity"] == c["complexity"]
+
+
+def test_cell_seed_depends_on_every_part():
+    base = cell_seed(0, "nb201", "cifar10", IDX13714, 0)
+    assert base == cell_seed(0, "nb201", "cifar10", IDX13714, 0)
+    others = [cell_seed(1, "nb201", "cifar10", IDX13714, 0), cell_seed(0, "fake", "cifar10", IDX13714, 0),
+              cell_seed(0, "nb201", "cifar100", IDX13714, 0), cell_seed(0, "nb201", "cifar10", ALL_NONE, 0),
+              cell_seed(0, "nb201", "cifar10", IDX13714, 1)]
+    assert base not in others and len(set(others)) == 5

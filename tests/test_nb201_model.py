@@ -1,0 +1,95 @@
+import pytest
+import torch
+
+from zcbench import get_benchmark
+from zcbench.benchmarks.nb201.model import analytic_flops
+from zcbench.benchmarks.nb201.space import NUM_ARCHS, ops_of
+
+NB = get_benchmark("nb201")
+IDX13714 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+IDX2018 = "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+ALL_CONV3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+@pytest.mark.parametrize(
+    "arch, dataset, mflops",
+    [
+        (IDX13714, "cifar10", 153.273),
+        (IDX13714, "cifar100", 153.279),
+        (IDX13714, "ImageNet16-120", 38.326),
+        (ALL_NONE, "cifar10", 7.783),
+        (ALL_CONV3, "cifar10", 220.120),
+        (IDX2018, "cifar10", 90.358),
+        (IDX2018, "ImageNet16-120", 22.597),
+    ],
+)
+def test_flops_test_vectors_of_recipes(arch, dataset, mflops):
+    assert NB.build(arch, dataset).flops() == pytest.approx(mflops, abs=1e-3)
+
+
+def test_flops_take_28_distinct_values_determined_by_conv_counts():
+    values = {}
+    for i in range(NUM_ARCHS):
+        ops = ops_of(i)
+        key = (ops.count("nor_conv_3x3"), ops.count("nor_conv_1x1"))
+        values.setdefault(key, set()).add(analytic_flops(ops, 10, 32))
+    assert all(len(v) == 1 for v in values.values())
+    assert len({next(iter(v)) for v in values.values()}) == 28
+
+
+@pytest.mark.parametrize("index", [0, 1, 777, 5000, 13714, 15624])
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "ImageNet16-120"])
+def test_analytic_params_equal_the_built_model(index, dataset):
+    model = NB.build(NB.arch(index), dataset)
+    assert model.num_params() == sum(p.numel() for p in model.parameters())
+
+
+def test_flops_match_a_hook_count_of_the_built_model():
+    """Count conv/linear multiply-adds with forward hooks and compare with the analytic formula."""
+    model = NB.build(IDX13714, "cifar10")
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += k * module.in_channels * module.out_channels * output.shape[2] * output.shape[3]
+        else:
+            total += module.in_features * module.out_features + module.out_features
+
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            m.register_forward_hook(hook)
+    model.logits(torch.zeros(1, 3, 32, 32))
+    assert total / 1e6 == pytest.approx(model.flops(), rel=1e-12)
+
+
+@pytest.mark.parametrize("dataset, res, classes", [("cifar10", 32, 10), ("cifar100", 32, 100), ("ImageNet16-120", 16, 120)])
+def test_model_protocol_shapes(dataset, res, classes):
+    model = NB.build(IDX2018, dataset).train()
+    x = torch.randn(2, 3, res, res)
+    feats = model.block_features(x)
+    assert len(feats) == 18
+    assert [f.shape[1] for f in feats] == [16] * 6 + [32] * 6 + [64] * 6
+    assert feats[0].shape[-1] == res and feats[-1].shape[-1] == res // 4
+    assert all(f.requires_grad for f in feats)
+    assert model.pre_pooling(x).shape == (2, 64, res // 4, res // 4)
+    assert (model.pre_pooling(x) >= 0).all()  # after the head BN + ReLU
+    assert model.logits(x).shape == (2, classes)
+
+
+def test_none_edge_keeps_the_graph_with_zero_gradient():
+    model = NB.build(ALL_NONE, "ImageNet16-120").train()
+    x = torch.randn(4, 3, 16, 16)
+    feats = model.block_features(x)
+    assert torch.count_nonzero(feats[1]) == 0
+    (g,) = torch.autograd.grad(feats[1], feats[0], torch.ones_like(feats[1]))
+    assert torch.count_nonzero(g) == 0
+
+
+def test_batchnorm_settings_follow_the_recipe():
+    model = NB.build(IDX13714, "cifar10")
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(b.eps == 1e-5 and b.momentum == 0.1 and b.affine and b.track_running_stats for b in bns)
+    assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
