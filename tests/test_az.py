@@ -150,3 +150,21 @@ def test_cell_seed_depends_on_every_part():
               cell_seed(0, "nb201", "cifar100", IDX13714, 0), cell_seed(0, "nb201", "cifar10", ALL_NONE, 0),
               cell_seed(0, "nb201", "cifar10", IDX13714, 1)]
     assert base not in others and len(set(others)) == 5
+
+
+def test_float64_spectral_option_removes_round_off_nan():
+    exploding = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    plain = score_cell(NB, "ImageNet16-120", AZ, exploding, 0)["values"]
+    wide = score_cell(NB, "ImageNet16-120", AZ, exploding, 0, options={"spectral_dtype": "float64"})["values"]
+    assert math.isnan(plain["expressivity"])  # float32 eigenvalues of a huge-variance feature go negative
+    assert math.isfinite(wide["expressivity"]) and wide["expressivity"] > 0
+    assert wide["complexity"] == plain["complexity"]
+    normal64 = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, options={"spectral_dtype": "float64"})["values"]
+    assert normal64["expressivity"] == pytest.approx(GOLDEN[("ImageNet16-120", IDX13714)][0], rel=1e-4)
+
+
+def test_unknown_spectral_dtype_stops_the_run():
+    from zcbench import ZCBenchError
+
+    with pytest.raises(ZCBenchError, match="spectral_dtype"):
+        score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, options={"spectral_dtype": "float16"})
