@@ -61,8 +61,14 @@ def cli() -> None:
 @click.option("--threads", type=int, default=None, help="Torch CPU threads (default: torch's choice).")
 @click.option("--opt", "opts", multiple=True, metavar="PROXY.KEY=VALUE",
               help="Set a named proxy option (a recorded deviation from the recipe).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder holding cifar-10-batches-py/, cifar-100-python/, ImageNet16/ for proxies that need real "
+                   "batches (default: $ZCBENCH_DATA).")
+@click.option("--synthetic-data", is_flag=True,
+              help="Run real-batch proxies on Gaussian images with random labels (recorded; shown by evaluate).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_size, device, threads, opts, quiet):
+def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_size, device, threads, opts, data_root,
+          synthetic_data, quiet):
     """Score architectures with one or more proxies into the store.
 
     Resumes by default: cells already scored with the same config are skipped, failed ones are retried.
@@ -73,6 +79,7 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
       zcbench score --bench nb201 --dataset cifar10 --proxy az --limit 20
       zcbench score --proxy az --archs uniform1000-seed0 --dataset ImageNet16-120
       zcbench score --proxy az --archs my_archs.txt --repeats 3 --store study.h5
+      zcbench score --proxy snip --data-root ~/data --dataset cifar100 --limit 100
     """
     import torch
 
@@ -94,7 +101,8 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
             raise ZCBenchError(f"--opt {opt!r}: expected PROXY.KEY=VALUE")
         options.setdefault(proxy, {})[name] = value
     summary = run_scoring(store, bench, dataset, list(proxies), selected, seed=seed, repeats=repeats,
-                          batch_size=batch_size, device=device, options=options, progress=not quiet)
+                          batch_size=batch_size, device=device, options=options, data_root=data_root,
+                          synthetic_data=synthetic_data, progress=not quiet)
     click.echo(summary.render())
 
 

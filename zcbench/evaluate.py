@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +34,12 @@ class Evaluation:
     target: str
     contract: dict
     rows: list[Correlation]
+    synthetic: list[str] = field(default_factory=list)  # entries scored on synthetic stand-in batches
 
     def to_dict(self) -> dict:
         return {"bench": self.bench, "dataset": self.dataset, "target": self.target,
-                "contract": self.contract, "rows": [asdict(r) for r in self.rows]}
+                "contract": self.contract, "rows": [asdict(r) for r in self.rows],
+                "synthetic_data": self.synthetic}
 
 
 def correlation(score: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -92,7 +94,8 @@ def evaluate_store(store_path: str | Path, bench_name: str, dataset: str, *, gt_
     truth, contract = truth_for(view, bench, target, gt_path, store_path)
     if not view.entries:
         raise ZCBenchError(f"store {store_path} has no proxy scores for {bench.name}/{dataset}; run `zcbench score` first")
-    return Evaluation(bench.name, dataset, target, contract, evaluate_view(view, truth))
+    synthetic = sorted(label for label, e in view.entries.items() if e.config.get("data") == "synthetic")
+    return Evaluation(bench.name, dataset, target, contract, evaluate_view(view, truth), synthetic)
 
 
 def render(evaluation: Evaluation) -> str:
@@ -111,4 +114,7 @@ def render(evaluation: Evaluation) -> str:
         lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
     if any(r.own and r.kind == "aggregate" for r in evaluation.rows):
         lines.append("* the proxy's own score (its declared aggregation of its components)")
+    if evaluation.synthetic:
+        lines.append(f"SYNTHETIC DATA (Gaussian images, random labels), not comparable with papers: "
+                     f"{', '.join(evaluation.synthetic)}")
     return "\n".join(lines)

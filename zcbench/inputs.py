@@ -1,33 +1,71 @@
-"""Input batches a proxy can ask for, drawn from the per-architecture generator."""
+"""Input batches a proxy can ask for, drawn from the per-(architecture, repeat) generators.
+
+`gaussian`: one batch of N(0, 1) images; `ones`: one all-ones sample (Synflow); `real_batch`: `batches`
+augmented training batches stacked along the batch axis, with their `labels`; `labels` without
+`real_batch`: uniform random labels for the Gaussian batch. With `--synthetic-data`, `real_batch` is a
+Gaussian image batch with uniform labels (recorded in the config and the provenance).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 
-from zcbench.errors import ZCBenchError
+from zcbench import data as realdata
+from zcbench.registry import ProxySpec
 
 
-def gaussian(batch: int, shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype,
-             device: torch.device) -> torch.Tensor:
-    return torch.randn((batch, *shape), generator=generator, dtype=dtype, device=device)
+@dataclass(frozen=True)
+class InputSource:
+    """Where real batches come from for one run: a loaded dataset, or synthetic stand-ins."""
+
+    real: realdata.LoadedData | None = None
+    synthetic: bool = False
+
+    @property
+    def config_value(self) -> str:
+        """What enters a real-data proxy's config hash: the data's fingerprint, or `synthetic`."""
+        if self.synthetic:
+            return "synthetic"
+        return self.real.fingerprint if self.real is not None else "none"
+
+    @property
+    def provenance(self) -> str:
+        if self.synthetic:
+            return "synthetic: Gaussian images, uniform random labels (--synthetic-data)"
+        if self.real is None:
+            return "none"
+        return f"real: {self.real.root} ({', '.join(self.real.files)}; {len(self.real.labels)} images)"
 
 
-def ones(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """One all-ones sample (Synflow's input)."""
-    return torch.ones((1, *shape), dtype=dtype, device=device)
+def source_for(spec: ProxySpec, dataset: str, data_root: Path | None, synthetic: bool) -> InputSource:
+    """Resolve (and load, once) the real data a proxy needs; fail with one clear line if it is missing."""
+    if "real_batch" not in spec.needs:
+        return InputSource()
+    if synthetic:
+        return InputSource(synthetic=True)
+    return InputSource(real=realdata.load(dataset, data_root, spec.name))
 
 
-def prepare(needs: tuple[str, ...], batch: int, shape: tuple[int, ...], num_classes: int,
-            generator: torch.Generator, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+def prepare(needs: tuple[str, ...], batch: int, batches: int, shape: tuple[int, ...], num_classes: int,
+            generator: torch.Generator, data_generator: torch.Generator, dtype: torch.dtype,
+            device: torch.device, source: InputSource) -> dict[str, torch.Tensor]:
     """The tensors named in `needs` (feature needs are served by the model protocol, not here)."""
     out: dict[str, torch.Tensor] = {}
-    for need in needs:
-        if need == "gaussian":
-            out["gaussian"] = gaussian(batch, shape, generator, dtype, device)
-        elif need == "ones":
-            out["ones"] = ones(shape, dtype, device)
-        elif need == "labels":
-            out["labels"] = torch.randint(0, num_classes, (batch,), generator=generator, device=device)
-        elif need == "real_batch":
-            raise ZCBenchError("real data batches are not available in this version of zcbench")
+    if "gaussian" in needs:
+        out["gaussian"] = torch.randn((batch, *shape), generator=generator, dtype=dtype, device=device)
+    if "ones" in needs:
+        out["ones"] = torch.ones((1, *shape), dtype=dtype, device=device)
+    if "real_batch" in needs:
+        total = batch * batches
+        if source.real is not None:
+            images, labels = realdata.augmented_batch(source.real, total, data_generator, dtype, device)
+        else:
+            images = torch.randn((total, *shape), generator=data_generator, dtype=dtype).to(device)
+            labels = torch.randint(0, num_classes, (total,), generator=data_generator).to(device)
+        out["real_batch"], out["labels"] = images, labels
+    elif "labels" in needs:
+        out["labels"] = torch.randint(0, num_classes, (batch,), generator=data_generator).to(device)
     return out

@@ -97,6 +97,7 @@ class ProxyContext:
     num_classes: int
     device: torch.device
     dtype: torch.dtype
+    batch_size: int = 64
 
 
 ProxyFn = Callable[[ProxyContext], Mapping[str, float]]

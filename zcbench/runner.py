@@ -28,7 +28,8 @@ import zcbench
 from zcbench.benchmark import Benchmark
 from zcbench.errors import ZCBenchError
 from zcbench.inits import INITS, bypass_batchnorm
-from zcbench.inputs import prepare
+from zcbench.inputs import InputSource, prepare, source_for
+from zcbench.data import data_root as resolve_data_root
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, ProxySpec, get_benchmark, get_proxy
 from zcbench.store import OK, Store
 
@@ -65,9 +66,12 @@ def resolve_options(spec: ProxySpec, overrides: Mapping[str, str] | None) -> dic
 
 
 def entry_config(spec: ProxySpec, *, seed: int = 0, batch_size: int | None = None,
-                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Everything that changes a proxy's values; its hash decides whether cached scores are reused."""
-    return {
+                 options: Mapping[str, Any] | None = None, data: str | None = None) -> dict[str, Any]:
+    """Everything that changes a proxy's values; its hash decides whether cached scores are reused.
+
+    `data` (real-batch proxies only) is the fingerprint of the training data, or `synthetic`.
+    """
+    config = {
         "proxy": spec.name,
         "version": spec.version,
         "components": list(spec.components),
@@ -81,6 +85,9 @@ def entry_config(spec: ProxySpec, *, seed: int = 0, batch_size: int | None = Non
         "seed": int(seed),
         "seed_policy": SEED_POLICY,
     }
+    if data is not None:
+        config["data"] = data
+    return config
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -88,8 +95,13 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 def entry_label(spec: ProxySpec, config: Mapping[str, Any]) -> str:
-    """`name` for the proxy's default config, `name@<hash8>` for any other (so stores merge by label)."""
-    if config_hash(config) == config_hash(entry_config(spec)):
+    """`name` for the proxy's default config, `name@<hash8>` for any other (so stores merge by label).
+
+    For real-data proxies every real dataset counts as default; synthetic stand-ins never do.
+    """
+    data = config.get("data")
+    default = entry_config(spec, data=None if data is None or data == "synthetic" else data)
+    if config_hash(config) == config_hash(default):
         return spec.name
     return f"{spec.name}@{config_hash(config)[:8]}"
 
@@ -140,10 +152,19 @@ class PeakMemory:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def data_seed(cell: int) -> int:
+    """A second, independent stream for data batches and labels (kept on the CPU)."""
+    return int.from_bytes(hashlib.sha256(f"{cell}|data".encode()).digest()[:8], "little") & (2**63 - 1)
+
+
 def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: int, *, seed: int = 0,
                batch_size: int | None = None, options: Mapping[str, Any] | None = None,
-               device: str | torch.device = "cpu", peak: PeakMemory | None = None) -> dict[str, Any]:
-    """Score one (architecture, repeat); never raises for a failing architecture or proxy."""
+               device: str | torch.device = "cpu", peak: PeakMemory | None = None,
+               source: InputSource | None = None) -> dict[str, Any]:
+    """Score one (architecture, repeat); never raises for a failing architecture or proxy.
+
+    `source` says where real batches come from; by default real-batch proxies get synthetic stand-ins.
+    """
     spec = proxy.spec
     device = torch.device(device)
     peak = peak or PeakMemory(device)
@@ -164,11 +185,14 @@ def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: 
         model.to(dtype)
         generator = torch.Generator(device=device)
         generator.manual_seed(s)
-        inputs = prepare(spec.needs, int(batch_size or spec.batch_size), bench.input_shape(dataset),
-                         info.num_classes, generator, dtype, device)
+        data_generator = torch.Generator()
+        data_generator.manual_seed(data_seed(s))
+        batch = int(batch_size or spec.batch_size)
+        inputs = prepare(spec.needs, batch, spec.batches, bench.input_shape(dataset), info.num_classes,
+                         generator, data_generator, dtype, device, source or InputSource(synthetic=True))
         ctx = ProxyContext(model=model, inputs=inputs, generator=generator, spec=spec,
                            options=dict(options if options is not None else spec.options), dataset=dataset,
-                           num_classes=info.num_classes, device=device, dtype=dtype)
+                           num_classes=info.num_classes, device=device, dtype=dtype, batch_size=batch)
         with torch.enable_grad():
             raw = proxy.fn(ctx)
         if device.type == "cuda":
@@ -265,6 +289,8 @@ def run_scoring(
     batch_size: int | None = None,
     device: str = "cpu",
     options: Mapping[str, Mapping[str, str]] | None = None,
+    data_root: str | Path | None = None,
+    synthetic_data: bool = False,
     progress: bool = True,
     progress_file: TextIO | None = None,
 ) -> RunSummary:
@@ -283,11 +309,14 @@ def run_scoring(
             raise ZCBenchError(f"option given for proxy {name!r}, which this run does not score")
     dev = _device(device)
     archs = list(archs) if archs is not None else bench.resolve_archs(None)
+    root = resolve_data_root(data_root)
     plans = []
     for proxy in proxies:
         opts = resolve_options(proxy.spec, (options or {}).get(proxy.name))
-        config = entry_config(proxy.spec, seed=seed, batch_size=batch_size, options=opts)
-        plans.append((proxy, opts, config, config_hash(config), entry_label(proxy.spec, config)))
+        source = source_for(proxy.spec, dataset, root, synthetic_data)
+        data = source.config_value if "real_batch" in proxy.spec.needs else None
+        config = entry_config(proxy.spec, seed=seed, batch_size=batch_size, options=opts, data=data)
+        plans.append((proxy, opts, source, config, config_hash(config), entry_label(proxy.spec, config)))
     provenance = {
         "code_version": _code_version(),
         "torch_version": torch.__version__,
@@ -298,12 +327,12 @@ def run_scoring(
         "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     start = time.perf_counter()
-    stats = [EntryStats(label) for (_, _, _, _, label) in plans]
+    stats = [EntryStats(label) for (*_, label) in plans]
     store = Store(store_path)
     with store.writer() as writer:
         view = writer.read(bench.name, dataset)
         done: list[set[tuple[str, int]]] = []
-        for proxy, _, config, chash, label in plans:
+        for proxy, _, source, config, chash, label in plans:
             cells: set[tuple[str, int]] = set()
             if view is not None and label in view.entries:
                 existing = view.entries[label]
@@ -321,7 +350,7 @@ def run_scoring(
                 "spec": json.dumps(_spec_dict(proxy.spec)),
                 "config": json.dumps(config, sort_keys=True),
                 "config_hash": chash,
-                "provenance": json.dumps(provenance, sort_keys=True),
+                "provenance": json.dumps({**provenance, "data": source.provenance}, sort_keys=True),
             }
             writer.begin_entry(bench.name, dataset, label, attrs, list(proxy.spec.components), repeats)
         total = sum(
@@ -331,13 +360,13 @@ def run_scoring(
         with tqdm(total=total, desc=f"{bench.name}/{dataset}", unit="cell", disable=not progress,
                   file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
             for arch in archs:
-                for (proxy, opts, _, _, label), cells, st in zip(plans, done, stats):
+                for (proxy, opts, source, _, _, label), cells, st in zip(plans, done, stats):
                     for rep in range(repeats):
                         if (arch, rep) in cells:
                             st.cached += 1
                             continue
                         record = score_cell(bench, dataset, proxy, arch, rep, seed=seed, batch_size=batch_size,
-                                            options=opts, device=dev, peak=peak)
+                                            options=opts, device=dev, peak=peak, source=source)
                         writer.add_cell(bench.name, dataset, label, record)
                         if record["status"] == "ok":
                             st.scored += 1
