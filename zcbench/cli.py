@@ -159,7 +159,8 @@ def list_cmd(pattern):
         spec = get_proxy(name).spec
         direction = "higher is better" if spec.higher_is_better else "lower is better"
         comps = ", ".join(spec.components)
-        click.echo(f"  {name:<12} [{comps}] needs {'+'.join(spec.needs)}; init {spec.init}; "
+        needs = "+".join(spec.needs) or "no input"
+        click.echo(f"  {name:<12} [{comps}] needs {needs}; init {spec.init}; "
                    f"BN {spec.bn}; batch {spec.batch_size}; {spec.dtype}; {direction}")
         if spec.description:
             click.echo(f"  {'':<12} {spec.description}")

@@ -6,6 +6,7 @@ construction, initialisation, BN mode, dtype, inputs, timing, peak memory and fa
 
 from __future__ import annotations
 
+import copy as _copy
 import dataclasses
 import hashlib
 import json
@@ -152,9 +153,57 @@ class PeakMemory:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def copy_module(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy, so that a proxy cannot change the caller's model."""
+    return _copy.deepcopy(model)
+
+
 def data_seed(cell: int) -> int:
     """A second, independent stream for data batches and labels (kept on the CPU)."""
     return int.from_bytes(hashlib.sha256(f"{cell}|data".encode()).digest()[:8], "little") & (2**63 - 1)
+
+
+def score_model(proxy: Proxy, model: torch.nn.Module, *, dataset: str, num_classes: int,
+                input_shape: tuple[int, ...], seed: int, batch_size: int | None = None,
+                options: Mapping[str, Any] | None = None, device: str | torch.device = "cpu",
+                source: InputSource | None = None, copy: bool = True, seed_init: bool = True) -> dict[str, float]:
+    """Score one model (anything implementing ZCModel) with a proxy, as the runner does.
+
+    The runner's duties happen here: initialisation, BN mode, dtype, seeded inputs. With `copy` (the
+    default) the caller's model is left untouched. `seed_init` seeds torch's global generator before
+    the initialisation; the runner seeds it before building the model instead, so that constructor
+    and re-initialisation draw from one stream. Real-batch proxies get synthetic stand-ins unless
+    `source` holds real data. Raises if the proxy raises.
+    """
+    spec = proxy.spec
+    device = torch.device(device)
+    dtype = KNOWN_DTYPES[spec.dtype]
+    opts = dict(options if options is not None else spec.options)
+    if copy:
+        model = copy_module(model)
+    model.to(device)
+    if seed_init:
+        torch.manual_seed(seed)
+    INITS[spec.init](model)
+    if opts.get("bn", spec.bn) == "bypass":  # an option named `bn` overrides the spec
+        bypass_batchnorm(model)
+    model.train()
+    model.to(dtype)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    data_generator = torch.Generator()
+    data_generator.manual_seed(data_seed(seed))
+    batch = int(batch_size or spec.batch_size)
+    inputs = prepare(spec.needs, batch, spec.batches, tuple(input_shape), num_classes, generator, data_generator,
+                     dtype, device, source or InputSource(synthetic=True))
+    ctx = ProxyContext(model=model, inputs=inputs, generator=generator, spec=spec, options=opts, dataset=dataset,
+                       num_classes=num_classes, device=device, dtype=dtype, batch_size=batch)
+    with torch.enable_grad():
+        raw = proxy.fn(ctx)
+    missing = [c for c in spec.components if c not in raw]
+    if missing:
+        raise ValueError(f"proxy returned no value for {missing}")
+    return {c: float(raw[c]) for c in spec.components}
 
 
 def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: int, *, seed: int = 0,
@@ -163,12 +212,11 @@ def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: 
                source: InputSource | None = None) -> dict[str, Any]:
     """Score one (architecture, repeat); never raises for a failing architecture or proxy.
 
-    `source` says where real batches come from; by default real-batch proxies get synthetic stand-ins.
+    Timed: everything after model construction (initialisation included). `source` says where real
+    batches come from; by default real-batch proxies get synthetic stand-ins.
     """
-    spec = proxy.spec
     device = torch.device(device)
     peak = peak or PeakMemory(device)
-    dtype = KNOWN_DTYPES[spec.dtype]
     info = bench.dataset(dataset)
     s = cell_seed(seed, bench.name, dataset, arch, repeat)
     record: dict[str, Any] = {"arch": arch, "repeat": repeat, "values": {}, "error": "",
@@ -178,31 +226,14 @@ def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: 
         model = bench.build(arch, dataset).to(device)
         peak.reset()
         start = time.perf_counter()
-        INITS[spec.init](model)
-        if spec.bn == "bypass":
-            bypass_batchnorm(model)
-        model.train()
-        model.to(dtype)
-        generator = torch.Generator(device=device)
-        generator.manual_seed(s)
-        data_generator = torch.Generator()
-        data_generator.manual_seed(data_seed(s))
-        batch = int(batch_size or spec.batch_size)
-        inputs = prepare(spec.needs, batch, spec.batches, bench.input_shape(dataset), info.num_classes,
-                         generator, data_generator, dtype, device, source or InputSource(synthetic=True))
-        ctx = ProxyContext(model=model, inputs=inputs, generator=generator, spec=spec,
-                           options=dict(options if options is not None else spec.options), dataset=dataset,
-                           num_classes=info.num_classes, device=device, dtype=dtype, batch_size=batch)
-        with torch.enable_grad():
-            raw = proxy.fn(ctx)
+        values = score_model(proxy, model, dataset=dataset, num_classes=info.num_classes,
+                             input_shape=bench.input_shape(dataset), seed=s, batch_size=batch_size,
+                             options=options, device=device, source=source, copy=False, seed_init=False)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         record["time_ms"] = (time.perf_counter() - start) * 1000.0
         record["peak_mem_mb"] = peak.read_mb()
-        missing = [c for c in spec.components if c not in raw]
-        if missing:
-            raise ValueError(f"proxy returned no value for {missing}")
-        record["values"] = {c: float(raw[c]) for c in spec.components}
+        record["values"] = values
         record["status"] = "ok"
     except ZCBenchError:
         raise

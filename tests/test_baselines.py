@@ -1,0 +1,202 @@
+"""Registry-wide checks of every proxy (timm-style), recipe restatements, and golden values."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zcbench import get_benchmark, get_proxy, list_proxies
+from zcbench.inits import kaiming_fanin
+from zcbench.inputs import InputSource, source_for
+from zcbench.runner import cell_seed, score_cell, score_model
+
+from conftest import SHARED
+
+FAKE = get_benchmark("fake")
+NB = get_benchmark("nb201")
+LIVE_FAKE = [FAKE.arch(i) for i in (6, 22, 31)]  # cells with a path of convolutions from input to output
+ALL = list_proxies()
+SYNTHETIC = InputSource(synthetic=True)
+
+
+def fake_values(name, arch, repeat=0):
+    record = score_cell(FAKE, "synthetic", get_proxy(name), arch, repeat, seed=0, source=SYNTHETIC)
+    assert record["status"] == "ok", record["error"]
+    return record["values"]
+
+
+def test_the_paper_baselines_are_registered():
+    expected = {"params", "flops", "grad_norm", "snip", "grasp", "synflow", "naswot", "zico", "gradsign", "zen",
+                "tenas", "jacov", "fisher", "l2_norm", "plain", "az"}
+    assert expected <= set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_proxy_is_finite_on_live_cells_and_deterministic(name):
+    first = [fake_values(name, a) for a in LIVE_FAKE]
+    for values in first:
+        assert set(values) == set(get_proxy(name).spec.components)
+        assert all(math.isfinite(v) for v in values.values()), values
+    assert [fake_values(name, a) for a in LIVE_FAKE] == first
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_proxy_is_independent_of_the_order_of_architectures(name):
+    forward = {a: fake_values(name, a) for a in LIVE_FAKE}
+    backward = {a: fake_values(name, a) for a in reversed(LIVE_FAKE)}
+    assert forward == backward
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_proxy_leaves_the_callers_model_untouched(name):
+    torch.manual_seed(0)
+    model = FAKE.build(LIVE_FAKE[0], "synthetic")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    modules = [type(m) for m in model.modules()]
+    score_model(get_proxy(name), model, dataset="synthetic", num_classes=10, input_shape=(3, 8, 8), seed=1)
+    assert [type(m) for m in model.modules()] == modules
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in model.parameters())
+
+
+# ---- restatements of the recipe on the tiny network --------------------------------------------------
+def _kaiming_model_and_gaussian(arch, seed=3):
+    torch.manual_seed(seed)
+    model = FAKE.build(arch, "synthetic")
+    kaiming_fanin(model)
+    model.train()
+    x = torch.randn((64, 3, 8, 8), generator=torch.Generator().manual_seed(seed))
+    return model, x
+
+
+def _score(name, arch, seed=3):
+    torch.manual_seed(seed)
+    model = FAKE.build(arch, "synthetic")
+    return score_model(get_proxy(name), model, dataset="synthetic", num_classes=10, input_shape=(3, 8, 8),
+                       seed=seed, copy=False, seed_init=False)
+
+
+def test_naswot_restated():
+    model, x = _kaiming_model_and_gaussian(LIVE_FAKE[1])
+    codes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: codes.append((i[0].reshape(64, -1) > 0).double()))
+             for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        model.logits(x)
+    for h in hooks:
+        h.remove()
+    k = sum(c @ c.T + (1 - c) @ (1 - c).T for c in codes)
+    expected = float(np.linalg.slogdet(k.numpy())[1])
+    assert _score("naswot", LIVE_FAKE[1])["score"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_grad_norm_restated():
+    model, x = _kaiming_model_and_gaussian(LIVE_FAKE[0])
+    gen = torch.Generator().manual_seed(__import__("zcbench.runner", fromlist=["data_seed"]).data_seed(3))
+    y = torch.randint(0, 10, (64,), generator=gen)
+    F.cross_entropy(model.logits(x), y).backward()
+    expected = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in model.parameters() if p.grad is not None))
+    assert _score("grad_norm", LIVE_FAKE[0])["score"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_synflow_restated():
+    torch.manual_seed(3)
+    model = FAKE.build(LIVE_FAKE[2], "synthetic")
+    kaiming_fanin(model)
+    for name, m in list(model.named_modules()):
+        for cname, child in list(m.named_children()):
+            if isinstance(child, torch.nn.BatchNorm2d):
+                setattr(m, cname, torch.nn.Identity())
+    model.double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.abs_()
+    model.logits(torch.ones(1, 3, 8, 8, dtype=torch.float64)).sum().backward()
+    expected = sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for m in model.modules()
+                   if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    assert _score("synflow", LIVE_FAKE[2])["score"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_gradsign_vectorised_equals_the_per_sample_loop():
+    from zcbench.baselines.gradsign import per_sample_loop, per_sample_sign_sum
+
+    torch.manual_seed(0)
+    model = FAKE.build(LIVE_FAKE[1], "synthetic").double().train()
+    x = torch.randn(16, 3, 8, 8, dtype=torch.float64)
+    y = torch.randint(0, 10, (16,))
+    loop = per_sample_loop(model, x, y)
+    fast = per_sample_sign_sum(model, x, y)
+    assert torch.equal(loop, fast)
+
+
+def test_gradsign_reductions():
+    total = _score("gradsign", LIVE_FAKE[0])["score"]
+    model = FAKE.build(LIVE_FAKE[0], "synthetic")
+    n_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    torch.manual_seed(3)
+    mean = score_model(get_proxy("gradsign"), FAKE.build(LIVE_FAKE[0], "synthetic"), dataset="synthetic",
+                       num_classes=10, input_shape=(3, 8, 8), seed=3, options={"reduction": "mean"}, copy=False,
+                       seed_init=False)["score"]
+    assert mean == pytest.approx(total / n_weights, rel=1e-6)  # float32 mean
+    assert 0 < total <= 64 * n_weights
+
+
+def test_zico_of_two_equal_batches_skips_every_layer():
+    from zcbench.baselines import zico as zico_module
+    from zcbench.registry import ProxyContext
+
+    torch.manual_seed(0)
+    model = FAKE.build(LIVE_FAKE[0], "synthetic").train()
+    x = torch.randn(8, 3, 8, 8)
+    y = torch.randint(0, 10, (8,))
+    ctx = ProxyContext(model=model, inputs={"real_batch": torch.cat([x, x]), "labels": torch.cat([y, y])},
+                       generator=torch.Generator(), spec=get_proxy("zico").spec, options={}, dataset="synthetic",
+                       num_classes=10, device=torch.device("cpu"), dtype=torch.float32, batch_size=8)
+    assert zico_module.zico(ctx)["score"] == 0.0  # sigma = 0 everywhere: every layer is skipped
+
+
+def test_tenas_regions_count_distinct_patterns():
+    values = fake_values("tenas", LIVE_FAKE[0])
+    assert 1 <= values["linear_regions"] <= 64 and values["ntk"] < 0
+
+
+# ---- golden values on NB-201 ImageNet16-120 with the real sample batches (seed 0, repeat 0) ------------
+GOLDEN_ARCHS = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+    "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+]
+GOLDEN = {
+    'fisher': [[0.00045652385077232793], [0.000986660478417889], [0.00019238383515585156]],
+    'flops': [[38.32588], [22.59724], [28.49548]],
+    'grad_norm': [[2.3222017884431803], [2.258688178135404], [1.4801571963672735]],
+    'gradsign': [[7270604.0], [4600100.0], [5585926.0]],
+    'grasp': [[1.650876977480948], [2.7124760234728456], [0.8065112801268697]],
+    'jacov': [[-68.85391777416017], [-100056.87573846779], [-68.8090594241275]],
+    'l2_norm': [[287.40046858787537], [287.52460527420044], [185.50775456428528]],
+    'naswot': [[731.6631329641833], [734.351998004388], [700.9950087921078]],
+    'params': [[1080616.0], [650536.0], [809576.0]],
+    'plain': [[0.08622781990561634], [0.025092218682402745], [0.04433293949114159]],
+    'snip': [[63.830739706754684], [59.10931794345379], [47.855725198984146]],
+    'synflow': [[1.2253442885687084e+66], [7.275345007580901e+59], [5.453615716427225e+47]],
+    'tenas': [[-7.328599452972412, 64.0], [29922510.0, 64.0], [-31.405241012573242, 64.0]],
+    'zen': [[172.5453132968706], [140.35774877181208], [139.9140535325945]],
+    'zico': [[886.2377516634432], [821.5539893384596], [591.1416158916546]],
+}# tolerances: float32 sums over ~1e6 terms; synflow's 1e47-1e66 in float64; gradsign counts sign flips of
+# near-zero gradients, and the NTK condition number divides by its smallest eigenvalue
+RTOL = {"gradsign": 1e-3, "tenas": 5e-2, "jacov": 1e-3, "grasp": 1e-3, "fisher": 1e-3, "plain": 1e-3}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_values(name):
+    proxy = get_proxy(name)
+    source = source_for(proxy.spec, "ImageNet16-120", SHARED / "data" / "real", synthetic=False)
+    for arch, expected in zip(GOLDEN_ARCHS, GOLDEN[name]):
+        record = score_cell(NB, "ImageNet16-120", proxy, arch, 0, seed=0, source=source)
+        assert record["status"] == "ok", record["error"]
+        got = [record["values"][c] for c in proxy.spec.components]
+        assert got == pytest.approx(expected, rel=RTOL.get(name, 1e-5)), (arch, got)
