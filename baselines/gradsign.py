@@ -15,7 +15,7 @@ from torch.func import functional_call, grad, replace_all_batch_norm_modules_, v
 
 from zcbench.baselines._layers import weight_layers
 from zcbench.errors import ZCBenchError
-from zcbench.registry import ProxyContext, register_proxy
+from zcbench.registry import ProxyContext, register_proxy, register_reference
 
 
 def _weight_names(model) -> list[str]:
@@ -67,4 +67,11 @@ def per_sample_loop(model, images: torch.Tensor, labels: torch.Tensor) -> torch.
                 description="sum_k |sum_n sign(per-sample grad)| (real batch)")
 def gradsign(ctx: ProxyContext) -> dict[str, float]:
     sign_sum = per_sample_sign_sum(ctx.model, ctx.inputs["real_batch"], ctx.inputs["labels"])
+    return {"score": _reduce(sign_sum, ctx.options["reduction"])}
+
+
+@register_reference("gradsign")
+def gradsign_per_sample_loop(ctx: ProxyContext) -> dict[str, float]:
+    """The recipe as written: one backward pass per sample."""
+    sign_sum = per_sample_loop(ctx.model, ctx.inputs["real_batch"], ctx.inputs["labels"])
     return {"score": _reduce(sign_sum, ctx.options["reduction"])}

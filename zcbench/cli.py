@@ -145,6 +145,45 @@ def export(store, bench, dataset, fmt, out, force):
     click.echo(f"wrote {table.num_rows} architectures x {table.num_columns} columns to {out}")
 
 
+@cli.command(context_settings=CONTEXT)
+@bench_option
+@dataset_option
+@click.option("--proxy", required=True, help="A proxy with a registered reference restatement (e.g. gradsign).")
+@click.option("--archs", default=None, help="Architecture file or shipped subset (as for `score`).")
+@click.option("--limit", type=int, default=20, show_default=True,
+              help="Number of architectures to time, evenly spaced over the selection.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+              help="Run both in this dtype instead of the proxy's (float64 shows exact agreement).")
+@click.option("--threads", type=int, default=None, help="Torch CPU threads for both (default: torch's choice).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="As for `score`.")
+@click.option("--synthetic-data", is_flag=True, help="As for `score`.")
+def bench(bench, dataset, proxy, archs, limit, dtype, threads, seed, data_root, synthetic_data):
+    """Time a proxy against its plain reference restatement, side by side on the same architectures.
+
+    \b
+    Example:
+      zcbench bench --proxy gradsign --archs uniform1000-seed0 --limit 20 --data-root ../shared/data/real
+    """
+    import torch
+
+    from zcbench.bench import run_bench
+    from zcbench.registry import get_benchmark
+
+    if threads is not None:
+        if threads < 1:
+            raise ZCBenchError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    if limit < 1:
+        raise ZCBenchError(f"--limit must be at least 1, got {limit}")
+    pool = get_benchmark(bench).resolve_archs(archs)
+    step = max(1, len(pool) // limit)  # evenly spaced over the selection, not its (sorted) head
+    selected = [pool[i] for i in range(0, len(pool), step)][:limit]
+    result = run_bench(bench, dataset, proxy, list(selected), seed=seed, dtype=dtype, data_root=data_root,
+                       synthetic_data=synthetic_data)
+    click.echo(result.render())
+
+
 @cli.command("list", context_settings=CONTEXT)
 @click.argument("pattern", required=False)
 def list_cmd(pattern):

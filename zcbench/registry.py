@@ -114,6 +114,7 @@ class Proxy:
 
 
 _PROXIES: dict[str, Proxy] = {}
+_REFERENCES: dict[str, ProxyFn] = {}
 _BENCHMARKS: dict[str, "Benchmark"] = {}
 _discovered = False
 
@@ -147,6 +148,26 @@ def register_proxy(fn: ProxyFn | None = None, /, **spec_fields: Any) -> Any:
     if fn is not None:
         return decorate(fn)
     return decorate
+
+
+def register_reference(proxy_name: str) -> Callable[[ProxyFn], ProxyFn]:
+    """Register a plain restatement of a proxy's recipe (same inputs, same outputs, written for clarity,
+    not speed); `zcbench bench` times the proxy against it and checks that the values agree."""
+
+    def decorate(func: ProxyFn) -> ProxyFn:
+        _REFERENCES[proxy_name] = func
+        return func
+
+    return decorate
+
+
+def get_reference(name: str) -> Proxy:
+    """The reference restatement of proxy `name`, wrapped with the proxy's own spec."""
+    proxy = get_proxy(name)
+    if name not in _REFERENCES:
+        known = ", ".join(sorted(_REFERENCES)) or "none"
+        raise ZCBenchError(f"proxy {name!r} has no reference restatement to compare with; proxies with one: {known}")
+    return Proxy(proxy.spec, _REFERENCES[name])
 
 
 def register_benchmark(cls: type) -> type:

@@ -1,0 +1,91 @@
+"""Side-by-side speed measurement of a proxy against its plain reference restatement.
+
+Both run on the same architectures, seeds, inputs and threads, alternating per architecture, so that
+machine noise hits both alike; the report gives both medians, their ratio and the largest relative
+difference between the values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from zcbench.data import data_root as resolve_data_root
+from zcbench.inputs import source_for
+from zcbench.registry import KNOWN_DTYPES, Proxy, get_benchmark, get_proxy, get_reference
+from zcbench.runner import cell_seed, score_model
+
+
+@dataclass
+class BenchResult:
+    proxy: str
+    dataset: str
+    dtype: str
+    threads: int
+    archs: int
+    fast_ms: list[float]
+    reference_ms: list[float]
+    max_rel_diff: float
+
+    @property
+    def ratio(self) -> float:
+        return float(np.median(self.reference_ms) / np.median(self.fast_ms))
+
+    def render(self) -> str:
+        return "\n".join([
+            f"zcbench bench: {self.proxy} on {self.archs} architectures of {self.dataset}, {self.dtype}, "
+            f"{self.threads} thread(s), torch {torch.__version__}",
+            f"  zcbench   median {np.median(self.fast_ms):9.1f} ms/arch",
+            f"  reference median {np.median(self.reference_ms):9.1f} ms/arch (plain restatement of the recipe)",
+            f"  speed-up  {self.ratio:.2f}x",
+            f"  values    max relative difference {self.max_rel_diff:.2e}",
+        ])
+
+
+def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source) -> tuple[float, dict[str, float]]:
+    s = cell_seed(seed, bench.name, dataset, arch, 0)
+    torch.manual_seed(s)
+    model = bench.build(arch, dataset)
+    start = time.perf_counter()
+    values = score_model(proxy, model, dataset=dataset, num_classes=bench.dataset(dataset).num_classes,
+                         input_shape=bench.input_shape(dataset), seed=s, source=source, copy=False, seed_init=False)
+    return (time.perf_counter() - start) * 1000.0, values
+
+
+def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[str], *, seed: int = 0,
+              dtype: str | None = None, data_root: str | Path | None = None, synthetic_data: bool = False,
+              progress: bool = True) -> BenchResult:
+    bench = get_benchmark(bench_name)
+    bench.dataset(dataset)
+    fast, reference = get_proxy(proxy_name), get_reference(proxy_name)
+    if dtype is not None:
+        if dtype not in KNOWN_DTYPES:
+            from zcbench.errors import ZCBenchError
+
+            raise ZCBenchError(f"--dtype must be one of {', '.join(KNOWN_DTYPES)}")
+        spec = dataclasses.replace(fast.spec, dtype=dtype)
+        fast, reference = Proxy(spec, fast.fn), Proxy(spec, reference.fn)
+    source = source_for(fast.spec, dataset, resolve_data_root(data_root), synthetic_data)
+    fast_ms, ref_ms, worst = [], [], 0.0
+    if archs:  # warm-up (lazy initialisation of kernels and vmap), not timed
+        _timed(fast, bench, dataset, archs[0], seed, source)
+        _timed(reference, bench, dataset, archs[0], seed, source)
+    for arch in tqdm(archs, desc=f"bench {proxy_name}", unit="arch", disable=not progress):
+        t_fast, v_fast = _timed(fast, bench, dataset, arch, seed, source)
+        t_ref, v_ref = _timed(reference, bench, dataset, arch, seed, source)
+        fast_ms.append(t_fast)
+        ref_ms.append(t_ref)
+        for key in v_fast:
+            a, b = v_fast[key], v_ref[key]
+            if a == b or (np.isnan(a) and np.isnan(b)):
+                continue
+            worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
+    return BenchResult(proxy_name, dataset, fast.spec.dtype, torch.get_num_threads(), len(archs), fast_ms, ref_ms,
+                       worst)
