@@ -138,3 +138,12 @@ def test_the_console_script_reports_errors_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     proc = subprocess.run([exe, "score", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0 and "Examples:" in proc.stdout and "--archs" in proc.stdout
+
+
+def test_evaluate_json_is_strict_json_when_a_correlation_is_undefined(cli, tmp_path, fake_gt):
+    store = tmp_path / "s.h5"
+    assert cli("score", *FAKE_ARGS, "--proxy", "az", "--store", store, "--limit", "1", "--quiet")[0] == 0
+    code, out, err = cli("evaluate", "--store", store, *FAKE_ARGS, "--gt", fake_gt, "--json")
+    assert code == 0, err
+    rows = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))["rows"]
+    assert all(r["tau"] is None and r["n"] == 1 for r in rows)

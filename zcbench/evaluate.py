@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,8 +39,13 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         return {"bench": self.bench, "dataset": self.dataset, "target": self.target,
-                "contract": self.contract, "rows": [asdict(r) for r in self.rows],
+                "contract": self.contract, "rows": [_json_safe(asdict(r)) for r in self.rows],
                 "synthetic_data": self.synthetic}
+
+
+def _json_safe(row: dict) -> dict:
+    """NaN (undefined correlation) becomes null, so that the output is strict JSON."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
 
 
 def correlation(score: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
