@@ -66,9 +66,16 @@ def cli() -> None:
                    "batches (default: $ZCBENCH_DATA).")
 @click.option("--synthetic-data", is_flag=True,
               help="Run real-batch proxies on Gaussian images with random labels (recorded; shown by evaluate).")
+@click.option("--shard", default=None, metavar="I/K",
+              help="Score only shard I of K (a deterministic split by architecture); combine with `zcbench merge`.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Local worker processes; each gets threads/workers torch threads. Scores equal a 1-worker run.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: dispatch cells to a Ray cluster (this process alone writes the store).")
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray instance).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_size, device, threads, opts, data_root,
-          synthetic_data, quiet):
+          synthetic_data, shard, workers, backend, address, quiet):
     """Score architectures with one or more proxies into the store.
 
     Resumes by default: cells already scored with the same config are skipped, failed ones are retried.
@@ -80,11 +87,14 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
       zcbench score --proxy az --archs uniform1000-seed0 --dataset ImageNet16-120
       zcbench score --proxy az --archs my_archs.txt --repeats 3 --store study.h5
       zcbench score --proxy snip --data-root ~/data --dataset cifar100 --limit 100
+      zcbench score --proxy az --workers 2                      # a local process pool
+      zcbench score --proxy az --shard 0/4 --store part0.h5     # then: zcbench merge part*.h5 --out all.h5
+      zcbench score --proxy az --backend ray --address auto     # a Ray cluster
     """
     import torch
 
     from zcbench.registry import get_benchmark
-    from zcbench.runner import run_scoring
+    from zcbench.runner import parse_shard, run_scoring
 
     if threads is not None:
         if threads < 1:
@@ -102,7 +112,8 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
         options.setdefault(proxy, {})[name] = value
     summary = run_scoring(store, bench, dataset, list(proxies), selected, seed=seed, repeats=repeats,
                           batch_size=batch_size, device=device, options=options, data_root=data_root,
-                          synthetic_data=synthetic_data, progress=not quiet)
+                          synthetic_data=synthetic_data, shard=parse_shard(shard) if shard else None,
+                          workers=workers, backend=backend, address=address, progress=not quiet)
     click.echo(summary.render())
 
 
@@ -238,6 +249,22 @@ def gt_import(store, bench, csv_path, nats_path):
     for t in truths:
         click.echo(f"{benchmark.name}/{t.dataset}: {t.target} for {len(t.archs)} architectures "
                    f"({t.contract.get('split')}, {t.contract.get('epochs')} epochs) -> {store}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("stores", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The new, merged store.")
+def merge(stores, out):
+    """Combine stores (e.g. shards) into a new one: the union of architectures, ground truth and scores.
+
+    Entries must hold the same config (same label, same config hash); merging is idempotent.
+    """
+    from zcbench.store import merge_stores
+
+    counts = merge_stores(list(stores), out)
+    for path, n in counts.items():
+        click.echo(f"{path}: {n} cells")
+    click.echo(f"merged {len(counts)} store(s) into {out}")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TextIO
+from typing import Any, Iterator, Mapping, Sequence, TextIO
 
 import numpy as np
 import torch
@@ -28,11 +28,12 @@ from tqdm import tqdm
 import zcbench
 from zcbench.benchmark import Benchmark
 from zcbench.errors import ZCBenchError
+from zcbench.executors import CellJob, local_pool, ray_pool
 from zcbench.inits import INITS, bypass_batchnorm
 from zcbench.inputs import InputSource, prepare, source_for
 from zcbench.data import data_root as resolve_data_root
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, ProxySpec, get_benchmark, get_proxy
-from zcbench.store import OK, Store
+from zcbench.store import OK, Store, config_diff
 
 SEED_POLICY = "sha256('seed|benchmark|dataset|arch|repeat') first 8 bytes, 63 bits"
 
@@ -44,6 +45,23 @@ def cell_seed(seed: int, bench: str, dataset: str, arch: str, repeat: int) -> in
     """The seed of one (architecture, repeat): independent of order, sharding and workers."""
     digest = hashlib.sha256(f"{seed}|{bench}|{dataset}|{arch}|{repeat}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`i/k` with 0 <= i < k."""
+    try:
+        i, k = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ZCBenchError(f"--shard {text!r}: expected i/k, e.g. 0/4") from None
+    if not (k >= 1 and 0 <= i < k):
+        raise ZCBenchError(f"--shard {text!r}: need 0 <= i < k")
+    return i, k
+
+
+def in_shard(arch: str, shard: tuple[int, int]) -> bool:
+    """Deterministic 1/k split by a hash of the architecture string (independent of order and selection)."""
+    i, k = shard
+    return int.from_bytes(hashlib.sha256(arch.encode()).digest()[:8], "little") % k == i
 
 
 def resolve_options(spec: ProxySpec, overrides: Mapping[str, str] | None) -> dict[str, Any]:
@@ -105,11 +123,6 @@ def entry_label(spec: ProxySpec, config: Mapping[str, Any]) -> str:
     if config_hash(config) == config_hash(default):
         return spec.name
     return f"{spec.name}@{config_hash(config)[:8]}"
-
-
-def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    keys = sorted(set(old) | set(new))
-    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
 def _code_version() -> str:
@@ -269,6 +282,8 @@ class RunSummary:
     threads: int
     wall_s: float
     entries: list[EntryStats]
+    workers: int = 1
+    backend: str = "local"
 
     def render(self) -> str:
         head = (f"zcbench score: {self.bench}/{self.dataset}, {self.n_archs} architectures x {self.repeats} "
@@ -286,7 +301,8 @@ class RunSummary:
         table = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
                  for r in rows]
         lines = [head, *table,
-                 f"wall {self.wall_s:.1f} s, {self.threads} thread(s), device {self.device}, torch {torch.__version__}"]
+                 f"wall {self.wall_s:.1f} s, {self.workers} worker(s) x {self.threads} thread(s), backend {self.backend}, "
+                 f"device {self.device}, torch {torch.__version__}"]
         for e in self.entries:
             for err in e.errors[:3]:
                 lines.append(f"failed [{e.label}] {err}")
@@ -308,6 +324,21 @@ def _device(name: str) -> torch.device:
     return device
 
 
+@dataclass
+class EntryPlan:
+    """One proxy of a run: its resolved options, input source, config and store label."""
+
+    proxy: Proxy
+    options: dict[str, Any]
+    source: InputSource
+    config: dict[str, Any]
+    config_hash: str
+    label: str
+
+
+BACKENDS = ("local", "ray")
+
+
 def run_scoring(
     store_path: str | Path,
     bench_name: str,
@@ -322,10 +353,19 @@ def run_scoring(
     options: Mapping[str, Mapping[str, str]] | None = None,
     data_root: str | Path | None = None,
     synthetic_data: bool = False,
+    shard: tuple[int, int] | None = None,
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
     progress: bool = True,
     progress_file: TextIO | None = None,
 ) -> RunSummary:
-    """Score `archs` (canonical strings; default all) with each proxy, resuming from the store."""
+    """Score `archs` (canonical strings; default all) with each proxy, resuming from the store.
+
+    `workers` > 1 scores in a local process pool (each worker gets threads / workers torch threads);
+    `backend="ray"` dispatches to a Ray cluster at `address` (or a local instance). Either way this
+    process alone writes the store.
+    """
     bench = get_benchmark(bench_name)
     bench.dataset(dataset)
     if not proxy_names:
@@ -334,12 +374,18 @@ def run_scoring(
         raise ZCBenchError(f"--repeats must be at least 1, got {repeats}")
     if batch_size is not None and batch_size < 1:
         raise ZCBenchError(f"--batch-size must be at least 1, got {batch_size}")
+    if workers < 1:
+        raise ZCBenchError(f"--workers must be at least 1, got {workers}")
+    if backend not in BACKENDS:
+        raise ZCBenchError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     proxies = [get_proxy(n) for n in dict.fromkeys(proxy_names)]
     for name in (options or {}):
         if name not in {p.name for p in proxies}:
             raise ZCBenchError(f"option given for proxy {name!r}, which this run does not score")
     dev = _device(device)
-    archs = list(archs) if archs is not None else bench.resolve_archs(None)
+    archs = list(archs) if archs is not None else list(bench.resolve_archs(None))
+    if shard is not None:
+        archs = [a for a in archs if in_shard(a, shard)]
     root = resolve_data_root(data_root)
     plans = []
     for proxy in proxies:
@@ -347,69 +393,87 @@ def run_scoring(
         source = source_for(proxy.spec, dataset, root, synthetic_data)
         data = source.config_value if "real_batch" in proxy.spec.needs else None
         config = entry_config(proxy.spec, seed=seed, batch_size=batch_size, options=opts, data=data)
-        plans.append((proxy, opts, source, config, config_hash(config), entry_label(proxy.spec, config)))
+        plans.append(EntryPlan(proxy, opts, source, config, config_hash(config), entry_label(proxy.spec, config)))
+    threads = max(1, torch.get_num_threads() // workers)
     provenance = {
         "code_version": _code_version(),
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
-        "threads": torch.get_num_threads(),
-        "dtype_from": "spec",
+        "threads": threads,
+        "workers": workers,
+        "backend": backend,
         "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     start = time.perf_counter()
-    stats = [EntryStats(label) for (*_, label) in plans]
+    stats = [EntryStats(plan.label) for plan in plans]
     store = Store(store_path)
     with store.writer() as writer:
         view = writer.read(bench.name, dataset)
-        done: list[set[tuple[str, int]]] = []
-        for proxy, _, source, config, chash, label in plans:
-            cells: set[tuple[str, int]] = set()
-            if view is not None and label in view.entries:
-                existing = view.entries[label]
-                if existing.config_hash != chash:
-                    raise ZCBenchError(
-                        f"store {store.path} holds {label} for {bench.name}/{dataset} with another config "
-                        f"({config_diff(existing.config, config)}); use another --store"
-                    )
-                ok = existing.status == OK
-                for row, arch in enumerate(view.archs):
-                    for rep in np.flatnonzero(ok[row]):
-                        cells.add((arch, int(rep)))
-            done.append(cells)
+        done = [_scored_cells(view, plan, store, bench.name, dataset) for plan in plans]
+        for plan in plans:
             attrs = {
-                "spec": json.dumps(_spec_dict(proxy.spec)),
-                "config": json.dumps(config, sort_keys=True),
-                "config_hash": chash,
-                "provenance": json.dumps({**provenance, "data": source.provenance}, sort_keys=True),
+                "spec": json.dumps(_spec_dict(plan.proxy.spec)),
+                "config": json.dumps(plan.config, sort_keys=True),
+                "config_hash": plan.config_hash,
+                "provenance": json.dumps({**provenance, "data": plan.source.provenance}, sort_keys=True),
             }
-            writer.begin_entry(bench.name, dataset, label, attrs, list(proxy.spec.components), repeats)
-        total = sum(
-            1 for arch in archs for cells in done for rep in range(repeats) if (arch, rep) not in cells
-        )
-        peak = PeakMemory(dev)
-        with tqdm(total=total, desc=f"{bench.name}/{dataset}", unit="cell", disable=not progress,
-                  file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+            writer.begin_entry(bench.name, dataset, plan.label, attrs, list(plan.proxy.spec.components), repeats)
+        total = sum(1 for arch in archs for cells in done for rep in range(repeats) if (arch, rep) not in cells)
+
+        def jobs() -> Iterator[CellJob]:
             for arch in archs:
-                for (proxy, opts, source, _, _, label), cells, st in zip(plans, done, stats):
+                for i, (plan, cells) in enumerate(zip(plans, done)):
                     for rep in range(repeats):
                         if (arch, rep) in cells:
-                            st.cached += 1
+                            stats[i].cached += 1
                             continue
-                        record = score_cell(bench, dataset, proxy, arch, rep, seed=seed, batch_size=batch_size,
-                                            options=opts, device=dev, peak=peak, source=source)
-                        writer.add_cell(bench.name, dataset, label, record)
-                        if record["status"] == "ok":
-                            st.scored += 1
-                            st.times_ms.append(record["time_ms"])
-                            st.peaks_mb.append(record["peak_mem_mb"])
-                        else:
-                            st.failed += 1
-                            st.errors.append(f"{arch} (repeat {rep}): {record['error']}")
-                        bar.update(1)
+                        yield CellJob(i, bench.name, dataset, plan.proxy.name, arch, rep, seed, batch_size,
+                                      plan.options, str(dev), str(root) if root else None, synthetic_data)
+
+        if backend == "ray":
+            results = ray_pool(jobs(), address, threads)
+        elif workers > 1:
+            results = local_pool(jobs(), workers, threads)
+        else:
+            peak = PeakMemory(dev)
+            results = ((job, score_cell(bench, dataset, plans[job.plan].proxy, job.arch, job.repeat, seed=seed,
+                                        batch_size=batch_size, options=plans[job.plan].options, device=dev,
+                                        peak=peak, source=plans[job.plan].source)) for job in jobs())
+        with tqdm(total=total, desc=f"{bench.name}/{dataset}", unit="cell", disable=not progress,
+                  file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+            for job, record in results:
+                writer.add_cell(bench.name, dataset, plans[job.plan].label, record)
+                st = stats[job.plan]
+                if record["status"] == "ok":
+                    st.scored += 1
+                    st.times_ms.append(record["time_ms"])
+                    st.peaks_mb.append(record["peak_mem_mb"])
+                else:
+                    st.failed += 1
+                    st.errors.append(f"{job.arch} (repeat {job.repeat}): {record['error']}")
+                bar.update(1)
     return RunSummary(store=store.path, bench=bench.name, dataset=dataset, n_archs=len(archs), repeats=repeats,
-                      device=str(dev), threads=torch.get_num_threads(), wall_s=time.perf_counter() - start,
-                      entries=stats)
+                      device=str(dev), threads=threads, wall_s=time.perf_counter() - start, entries=stats,
+                      workers=workers, backend=backend)
+
+
+def _scored_cells(view, plan: EntryPlan, store: Store, bench: str, dataset: str) -> set[tuple[str, int]]:
+    """(arch, repeat) cells the store already holds for this plan; refuses an entry with another config."""
+    cells: set[tuple[str, int]] = set()
+    if view is None or plan.label not in view.entries:
+        return cells
+    existing = view.entries[plan.label]
+    if existing.config_hash != plan.config_hash:
+        raise ZCBenchError(
+            f"store {store.path} holds {plan.label} for {bench}/{dataset} with another config "
+            f"({config_diff(existing.config, plan.config)}); use another --store"
+        )
+    ok = existing.status == OK
+    for row, arch in enumerate(view.archs):
+        for rep in np.flatnonzero(ok[row]):
+            cells.add((arch, int(rep)))
+    return cells
 
 
 def _spec_dict(spec: ProxySpec) -> dict[str, Any]:

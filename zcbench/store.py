@@ -89,6 +89,12 @@ def _arch_rows(group: h5py.Group, archs: list[str], index: Mapping[str, int] | N
     return np.array([existing[a] for a in archs], dtype=np.int64)
 
 
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """The fields in which two configs differ, as `field: old -> new`."""
+    keys = sorted(set(old) | set(new))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+
+
 def _ensure_entry(group: h5py.Group, label: str, attrs: Mapping[str, Any], components: list[str],
                   n_repeat: int) -> h5py.Group:
     proxies = group["proxy"]
@@ -96,7 +102,8 @@ def _ensure_entry(group: h5py.Group, label: str, attrs: Mapping[str, Any], compo
     if label in proxies:
         entry = proxies[label]
         if entry.attrs["config_hash"] != attrs["config_hash"]:
-            raise ZCBenchError(f"store entry {label} holds another config ({entry.attrs['config_hash'][:8]})")
+            diff = config_diff(json.loads(entry.attrs["config"]), json.loads(attrs["config"]))
+            raise ZCBenchError(f"entry {label} of {group.name} holds another config ({diff})")
     else:
         entry = proxies.create_group(label)
         for comp in [*components, "time_ms", "peak_mem_mb"]:
@@ -146,6 +153,48 @@ def _apply_records(h5: h5py.File, records: list[dict[str, Any]]) -> None:
                 arrays[comp][row, rep] = rec["values"].get(comp, math.nan) if rec["status"] == "ok" else math.nan
         for name, ds in entry.items():
             ds[...] = arrays[name]
+
+
+def merge_view(h5: h5py.File, view: "DatasetView") -> int:
+    """Add a store's group to `h5`: new architectures, ground truth and entries; cells already scored ok in
+    `h5` are kept (so merging is idempotent). Refuses an entry with another config or a ground truth with
+    another contract. Returns the number of cells copied."""
+    group = _group(h5, view.bench, view.dataset, create=True)
+    index = {a: int(i) for a, i in zip(view.archs, view.index) if i >= 0}
+    rows = _arch_rows(group, view.archs, index)
+    n_arch = group["arch/key"].shape[0]
+    for target, (values, contract) in view.gt.items():
+        if target in group["gt"]:
+            ds = group["gt"][target]
+            mine = {k: _plain(v) for k, v in ds.attrs.items()}
+            if mine != contract:
+                raise ZCBenchError(f"ground truth {target} of {group.name} has another contract: "
+                                   f"{config_diff(mine, contract)}")
+            current = ds[...]
+        else:
+            current = np.full(n_arch, np.nan, dtype=np.float32)
+            ds = group["gt"].create_dataset(target, data=current, maxshape=(None,), chunks=(4096,),
+                                            fillvalue=np.nan)
+            for key, value in contract.items():
+                ds.attrs[key] = value
+        fill = np.isnan(current[rows]) & ~np.isnan(values)
+        current[rows[fill]] = values[fill]
+        ds[...] = current
+    copied = 0
+    for label, entry in view.entries.items():
+        attrs = {"spec": json.dumps(entry.spec), "config": json.dumps(entry.config, sort_keys=True),
+                 "config_hash": entry.config_hash, "provenance": json.dumps(entry.provenance, sort_keys=True)}
+        target = _ensure_entry(group, label, attrs, entry.components, entry.status.shape[1])
+        arrays = {name: (ds.asstr()[...] if name == "error" else ds[...]) for name, ds in target.items()}
+        reps = entry.status.shape[1]
+        take = (entry.status == OK) & (arrays["status"][rows, :reps] != OK)
+        src_rows, src_reps = np.nonzero(take)
+        for name in arrays:
+            arrays[name][rows[src_rows], src_reps] = entry.arrays[name][src_rows, src_reps]
+        for name, ds in target.items():
+            ds[...] = arrays[name]
+        copied += len(src_rows)
+    return copied
 
 
 def write_ground_truth(h5: h5py.File, bench: str, gt: Any) -> None:
@@ -437,3 +486,34 @@ class StoreWriter:
         with h5py.File(self.store.path, "r") as h5:
             group = _group(h5, bench, dataset, create=False)
             return None if group is None else _read_view(group, bench, dataset)
+
+
+def merge_stores(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict[str, int]:
+    """Combine stores into a new one (refused if it exists): the union of architectures and cells.
+
+    Entries are matched by label and must hold the same config; the first store to have a cell scored
+    ok provides it. Returns the number of cells copied from each input.
+    """
+    out_store = Store(out)
+    if out_store.exists():
+        raise ZCBenchError(f"{out} exists; merge writes a new store (choose another --out)")
+    if not inputs:
+        raise ZCBenchError("name at least one store to merge")
+    resolved = {Path(p).resolve() for p in inputs}
+    if Path(out).resolve() in resolved:
+        raise ZCBenchError("--out must differ from the merged stores")
+    sources = [Store(p) for p in inputs]
+    for src in sources:
+        src.check()
+    counts: dict[str, int] = {}
+    try:
+        with out_store.writer() as writer, writer.transaction() as h5:
+            for src in sources:
+                counts[str(src.path)] = 0
+                for bench, dataset in src.groups():
+                    counts[str(src.path)] += merge_view(h5, src.read(bench, dataset))
+    except BaseException:
+        for created in (out_store.path, out_store.lock_path):  # leave nothing behind on a refused merge
+            created.unlink(missing_ok=True)
+        raise
+    return counts
