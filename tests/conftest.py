@@ -40,3 +40,20 @@ def fake_gt(tmp_path: Path) -> Path:
     from zcbench.benchmarks.fake import write_ground_truth_csv
 
     return write_ground_truth_csv(tmp_path / "fake_gt.csv")
+
+
+@pytest.fixture(scope="session")
+def fake_store(tmp_path_factory):
+    """A fake-benchmark store with AZ-NAS, three baselines and ZiCo (synthetic batches, so its label carries
+    a config hash), and the synthetic ground truth imported; shared by the analysis and figure tests."""
+    from zcbench.benchmarks.fake import write_ground_truth_csv
+    from zcbench.groundtruth import import_ground_truth
+    from zcbench.registry import get_benchmark
+    from zcbench.runner import run_scoring
+
+    folder = tmp_path_factory.mktemp("analysis")
+    path = folder / "fake.h5"
+    run_scoring(path, "fake", "synthetic", ["az", "synflow", "naswot", "params", "zico"], None,
+                progress=False, synthetic_data=True)
+    import_ground_truth(path, get_benchmark("fake"), write_ground_truth_csv(folder / "gt.csv"), "csv")
+    return path

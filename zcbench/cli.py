@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 
+from zcbench.cli_figures import ensemble, figures
+from zcbench.clikit import CONTEXT
 from zcbench.errors import ZCBenchError
 
 DEFAULT_STORE = "zcbench-store.h5"
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _store_option():
@@ -39,6 +40,7 @@ def cli() -> None:
       zcbench gt import --bench nb201 --csv ../shared/data/nb201/nats_tss_200ep_test_acc.csv
       zcbench evaluate --bench nb201 --dataset cifar10
       zcbench export --bench nb201 --dataset cifar10 --format csv --out scores.csv
+      zcbench figures --store zcbench-store.h5 --out figs
     """
 
 
@@ -198,7 +200,7 @@ def bench(bench, dataset, proxy, archs, limit, dtype, threads, seed, data_root, 
 @cli.command("list", context_settings=CONTEXT)
 @click.argument("pattern", required=False)
 def list_cmd(pattern):
-    """List proxies (with components, inputs, direction) and benchmarks (with datasets and subsets).
+    """List proxies (with components, inputs, direction), benchmarks (with datasets and subsets) and figures.
 
     PATTERN filters proxy names with shell wildcards, e.g. `zcbench list 'a*'`.
     """
@@ -214,6 +216,8 @@ def list_cmd(pattern):
                    f"BN {spec.bn}; batch {spec.batch_size}; {spec.dtype}; {direction}")
         if spec.description:
             click.echo(f"  {'':<12} {spec.description}")
+    from zcbench.figures.recipes import RECIPES
+
     click.echo("benchmarks:")
     for name in list_benchmarks():
         bench = get_benchmark(name)
@@ -222,6 +226,9 @@ def list_cmd(pattern):
             click.echo(f"  {'':<12} {bench.description}")
         for subset in bench.subsets():
             click.echo(f"  {'':<12} subset: {subset}")
+    click.echo("figures and tables (zcbench figures):")
+    for name, recipe in RECIPES.items():
+        click.echo(f"  {name:<12} {recipe.title}")
 
 
 @cli.group(context_settings=CONTEXT)
@@ -269,6 +276,19 @@ def merge(stores, out):
 
 @cli.command(context_settings=CONTEXT)
 @_store_option()
+@bench_option
+@click.option("--gt", "gt_path", type=click.Path(), default=None, help="Ground truth to use instead of the store's.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (created if needed).")
+def report(store, bench, gt_path, out):
+    """One self-contained HTML page: every figure and table the store supports, the ground-truth contracts
+    and the provenance of every proxy entry (config hash, code version, device, data used)."""
+    from zcbench.report import write_report
+
+    click.echo(f"wrote {write_report(store, out, bench=bench, gt_path=gt_path)}")
+
+
+@cli.command(context_settings=CONTEXT)
+@_store_option()
 def info(store):
     """Summarise a store: groups, ground truth, proxy entries and how much of each is scored."""
     import numpy as np
@@ -288,6 +308,9 @@ def info(store):
             click.echo(f"  {label}: {ok} ok, {failed} failed cells; config {entry.config_hash[:8]}; "
                        f"{entry.provenance.get('device', '?')}, zcbench {entry.provenance.get('code_version', '?')}")
 
+
+cli.add_command(figures)
+cli.add_command(ensemble)
 
 # click >= 8.2 signals "no arguments: show help" by this exception; older versions print help themselves
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
