@@ -384,3 +384,23 @@ def proxy_axes(ctx: Context, dataset: str) -> list[str]:
     if "az" in labels:
         axes += components_of(ctx.view(dataset), labels["az"])
     return axes
+
+
+def kendall_heatmap(ctx: "Context", dataset: str, addresses: Sequence[str], stem: str, title: str,
+                    width: float, height: float) -> list[Path]:
+    """Kendall tau between the rankings of `addresses` (Figs. 3 and 6): heatmap (PNG, PDF) and its CSV."""
+    from zcbench.analysis import kendall_matrix
+
+    panel = ctx.panel(dataset, addresses)
+    matrix = kendall_matrix(panel, addresses)
+    with figure(width, height) as fig:
+        ax = fig.add_subplot()
+        heatmap(ax, matrix, panel_names(panel, addresses), cmap=HEATMAP_CMAP, vmin=-1, vmax=1,
+                cbar_label="Kendall $\\tau$")
+        ax.set_title(title)
+        footnote(fig, [panel.rows] + ([SYNTHETIC_NOTE] if panel.synthetic else []))
+        paths = save_figure(fig, ctx.out, stem)
+    frame = pd.DataFrame(matrix, columns=list(addresses))
+    frame.insert(0, "score", list(addresses))
+    frame["n"] = panel.n
+    return paths + [write_csv(frame, ctx.out, stem)]
