@@ -246,6 +246,7 @@ class Context:
     out: Path
     dataset: str | None = None   # the caller's --dataset, overriding each recipe's paper datasets
     gt_path: Path | None = None
+    archs: frozenset[str] | None = None  # the caller's --archs: every panel is restricted to them
     _views: dict[str, DatasetView | None] = field(default_factory=dict)
     _truth: dict[str, np.ndarray | None] = field(default_factory=dict)
 
@@ -277,9 +278,10 @@ class Context:
         return list(self.bench.datasets)
 
     def panel(self, dataset: str, addresses: Sequence[str], archs: Sequence[str] | None = None) -> Panel:
+        """Scores on the architectures they all scored (within `archs`, else the caller's --archs)."""
         view, truth = self.view(dataset), self.truth(dataset)
         assert view is not None and truth is not None, "plan() admits only datasets with scores and truth"
-        return make_panel(view, truth, addresses, archs=archs, bench=self.bench)
+        return make_panel(view, truth, addresses, archs=archs if archs is not None else self.archs, bench=self.bench)
 
     def entry(self, dataset: str, name: str) -> EntryView:
         return self.view(dataset).entries[self.labels(dataset)[name]]

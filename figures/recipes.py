@@ -38,8 +38,13 @@ class Outcome:
 
 
 def build_all(store: str | Path, out: str | Path, *, bench: str = "nb201", dataset: str | None = None,
-              only: Sequence[str] | None = None, gt_path: str | Path | None = None) -> list[Outcome]:
-    """Build every recipe (or those in `only`) the store supports into `out`."""
+              only: Sequence[str] | None = None, gt_path: str | Path | None = None,
+              archs: str | None = None) -> list[Outcome]:
+    """Build every recipe (or those in `only`) the store supports into `out`.
+
+    `archs` (a file or shipped subset name) restricts every correlation to those architectures, e.g. the
+    uniform subset of a store that also holds the stratified one; the rank figures keep their own subset.
+    """
     benchmark = get_benchmark(bench)
     if dataset is not None:
         benchmark.dataset(dataset)
@@ -47,7 +52,8 @@ def build_all(store: str | Path, out: str | Path, *, bench: str = "nb201", datas
     recipes = [get_recipe(n) for n in only] if only else list(RECIPES.values())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(Path(store), benchmark, out, dataset, Path(gt_path) if gt_path else None)
+    selected = frozenset(benchmark.resolve_archs(archs)) if archs else None
+    ctx = Context(Path(store), benchmark, out, dataset, Path(gt_path) if gt_path else None, selected)
     outcomes = []
     for recipe in recipes:
         usable, gaps = ctx.plan(recipe)

@@ -147,3 +147,15 @@ def test_evaluate_json_is_strict_json_when_a_correlation_is_undefined(cli, tmp_p
     assert code == 0, err
     rows = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))["rows"]
     assert all(r["tau"] is None and r["n"] == 1 for r in rows)
+
+
+def test_evaluate_can_be_restricted_to_a_subset(cli, tmp_path, fake_gt):
+    store = tmp_path / "s.h5"
+    assert cli("score", *FAKE_ARGS, "--proxy", "az", "--store", store, "--quiet")[0] == 0
+    subset = tmp_path / "half.txt"
+    from zcbench import get_benchmark
+
+    subset.write_text("\n".join(get_benchmark("fake").arch(i) for i in range(0, 40, 2)) + "\n")
+    code, out, err = cli("evaluate", "--store", store, *FAKE_ARGS, "--gt", fake_gt, "--archs", subset, "--json")
+    assert code == 0, err
+    assert {r["n"] for r in json.loads(out)["rows"]} == {20}

@@ -126,8 +126,10 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
 @click.option("--gt", "gt_path", type=click.Path(), default=None,
               help="Ground-truth file or folder to use instead of the store's (same formats as `gt import`).")
 @click.option("--target", default=None, help="Ground-truth target (default: the benchmark's, test_accuracy).")
+@click.option("--archs", default=None,
+              help="Evaluate on these architectures only (file or shipped subset, e.g. uniform1000-seed0).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def evaluate(store, bench, dataset, gt_path, target, as_json):
+def evaluate(store, bench, dataset, gt_path, target, archs, as_json):
     """Kendall tau-b and Spearman rho of every stored proxy and component against ground truth.
 
     Multi-component proxies (AZ-NAS) are also ranked by the non-linear (sum of ln rank/m) and the linear
@@ -135,7 +137,7 @@ def evaluate(store, bench, dataset, gt_path, target, as_json):
     """
     from zcbench.evaluate import evaluate_store, render
 
-    result = evaluate_store(store, bench, dataset, gt_path=gt_path, target=target)
+    result = evaluate_store(store, bench, dataset, gt_path=gt_path, target=target, archs=archs)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
 
 

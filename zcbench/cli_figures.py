@@ -22,8 +22,10 @@ from zcbench.errors import ZCBenchError
               help="Comma-separated subset of fig3, fig4, fig5, fig6, fig7, table1, table4, table5.")
 @click.option("--gt", "gt_path", type=click.Path(), default=None,
               help="Ground-truth file to use instead of the store's (as for `evaluate`).")
+@click.option("--archs", default=None,
+              help="Restrict every correlation to these architectures (file or shipped subset, e.g. uniform1000-seed0).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (created if needed).")
-def figures(store, bench, dataset, only, gt_path, out):
+def figures(store, bench, dataset, only, gt_path, archs, out):
     """Build the AZ-NAS paper's figures (PNG, PDF, CSV) and tables (CSV, Markdown) from a store.
 
     Builds every figure and table the store supports; for each one it cannot build (or builds without
@@ -37,7 +39,7 @@ def figures(store, bench, dataset, only, gt_path, out):
     from zcbench.figures.recipes import build_all
 
     names = [n.strip() for n in only.split(",") if n.strip()] if only else None
-    outcomes = build_all(store, out, bench=bench, dataset=dataset, only=names, gt_path=gt_path)
+    outcomes = build_all(store, out, bench=bench, dataset=dataset, only=names, gt_path=gt_path, archs=archs)
     click.echo(f"output folder: {out}")
     for outcome in outcomes:
         name = outcome.recipe.name

@@ -6,6 +6,7 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
@@ -59,7 +60,7 @@ def correlation(score: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     return float(tau), float(rho)
 
 
-def evaluate_view(view: DatasetView, truth: np.ndarray) -> list[Correlation]:
+def evaluate_view(view: DatasetView, truth: np.ndarray, archs: Iterable[str] | None = None) -> list[Correlation]:
     """For every entry: each component, and for multi-component proxies both rank aggregates.
 
     Each entry is evaluated on the architectures it scored that have ground truth; its components and
@@ -67,6 +68,9 @@ def evaluate_view(view: DatasetView, truth: np.ndarray) -> list[Correlation]:
     """
     rows: list[Correlation] = []
     known = np.isfinite(truth)
+    if archs is not None:
+        wanted = set(archs)
+        known &= np.array([a in wanted for a in view.archs], dtype=bool)
     for label, entry in sorted(view.entries.items()):
         mask = entry.scored() & known
         n = int(mask.sum())
@@ -88,7 +92,8 @@ def evaluate_view(view: DatasetView, truth: np.ndarray) -> list[Correlation]:
 
 
 def evaluate_store(store_path: str | Path, bench_name: str, dataset: str, *, gt_path: str | Path | None = None,
-                   target: str | None = None) -> Evaluation:
+                   target: str | None = None, archs: str | None = None) -> Evaluation:
+    """Correlations of every entry; `archs` (file or shipped subset) restricts them to those architectures."""
     bench = get_benchmark(bench_name)
     bench.dataset(dataset)
     store = Store(store_path)
@@ -101,7 +106,8 @@ def evaluate_store(store_path: str | Path, bench_name: str, dataset: str, *, gt_
     if not view.entries:
         raise ZCBenchError(f"store {store_path} has no proxy scores for {bench.name}/{dataset}; run `zcbench score` first")
     synthetic = sorted(label for label, e in view.entries.items() if e.config.get("data") == "synthetic")
-    return Evaluation(bench.name, dataset, target, contract, evaluate_view(view, truth), synthetic)
+    selected = bench.resolve_archs(archs) if archs else None
+    return Evaluation(bench.name, dataset, target, contract, evaluate_view(view, truth, selected), synthetic)
 
 
 def render(evaluation: Evaluation) -> str:
