@@ -289,6 +289,8 @@ class Context:
     # ---- gaps ------------------------------------------------------------------------------------
     def archs_hint(self, dataset: str) -> str | None:
         """The --archs of a command that scores what the stored proxies scored (None: the whole space)."""
+        if self.archs is not None:  # the caller's --archs: score exactly those
+            return shipped_subset(self.bench, sorted(self.archs))
         view = self.view(dataset)
         if view is None or not view.entries:
             return None
