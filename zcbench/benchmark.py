@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence, runtime_checkable
 
@@ -54,7 +54,6 @@ class GroundTruth:
     values: np.ndarray
     contract: dict[str, str | int]
     official_index: np.ndarray | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def as_series(self) -> dict[str, float]:
         return dict(zip(self.archs, self.values.tolist()))
