@@ -1,7 +1,6 @@
 """Registry-wide checks of every proxy (timm-style), recipe restatements, and golden values."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import torch.nn.functional as F
 from zcbench import get_benchmark, get_proxy, list_proxies
 from zcbench.inits import kaiming_fanin
 from zcbench.inputs import InputSource, source_for
-from zcbench.runner import cell_seed, score_cell, score_model
+from zcbench.runner import data_seed, score_cell, score_model
 
 from conftest import SHARED
 
@@ -96,7 +95,7 @@ def test_naswot_restated():
 
 def test_grad_norm_restated():
     model, x = _kaiming_model_and_gaussian(LIVE_FAKE[0])
-    gen = torch.Generator().manual_seed(__import__("zcbench.runner", fromlist=["data_seed"]).data_seed(3))
+    gen = torch.Generator().manual_seed(data_seed(3))
     y = torch.randint(0, 10, (64,), generator=gen)
     F.cross_entropy(model.logits(x), y).backward()
     expected = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in model.parameters() if p.grad is not None))
