@@ -2,25 +2,25 @@
 
 For each sample n alone (a batch of one, train-mode BN, CE): g_n = all Conv/Linear weight gradients
 (missing -> 0); d_k = |sum_n sign(g_nk)|; score = sum_k d_k (option reduction=mean: the mean, as the
-AZ-NAS repository's file computes it). The per-sample gradients are computed in one vectorised pass
-(torch.func: vmap over grad of a functional call) instead of one backward pass per sample;
-`per_sample_loop` is the plain restatement used to check and time it.
+AZ-NAS repository's file computes it).
+
+Instead of one backward pass per sample, zcbench runs the whole batch at once: a train-mode BN on a
+batch of one normalises each sample with its own statistics, which is instance normalisation, so with
+the BN layers swapped for that, the samples never mix and one forward/backward of the summed loss
+gives every sample's own output gradients. Each layer's per-sample weight gradients then come from
+one grouped convolution (samples as groups) or one batched matrix product. `per_sample_loop` is the
+plain restatement used to check and time it; in float64 the two agree exactly.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
+from torch import nn
 
 from zcbench.baselines._layers import weight_layers
 from zcbench.errors import ZCBenchError
 from zcbench.registry import ProxyContext, register_proxy, register_reference
-
-
-def _weight_names(model) -> list[str]:
-    ids = {id(m.weight) for m in weight_layers(model)}
-    return [name for name, p in model.named_parameters() if id(p) in ids]
 
 
 def _reduce(sign_sum: torch.Tensor, reduction: str) -> float:
@@ -32,22 +32,68 @@ def _reduce(sign_sum: torch.Tensor, reduction: str) -> float:
     raise ZCBenchError("gradsign: reduction must be sum or mean")
 
 
-def per_sample_sign_sum(model, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """sum_n sign(g_n) over the flattened Conv/Linear weight gradients, vectorised over samples.
+class PerSampleNorm(nn.Module):
+    """A train-mode BatchNorm applied to each sample as if it were a batch of one (shares the affine)."""
 
-    The model's BN layers stop tracking running statistics (they would be updated in place under vmap);
-    in train mode the outputs, and so the gradients, do not depend on them.
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm) -> None:
+        super().__init__()
+        self.weight, self.bias, self.eps = bn.weight, bn.bias, bn.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
+
+
+def _per_sample_norms(model: nn.Module) -> None:
+    for name, child in list(model.named_children()):
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(model, name, PerSampleNorm(child))
+        else:
+            _per_sample_norms(child)
+
+
+def _per_sample_weight_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """(N, *weight.shape): the weight gradient of each sample's own loss, from its input and output grad."""
+    n = x.shape[0]
+    if isinstance(layer, nn.Linear):
+        g, x = g.reshape(n, -1, g.shape[-1]), x.reshape(n, -1, x.shape[-1])
+        return torch.bmm(g.transpose(1, 2), x)
+    w = layer.weight  # Conv2d: the samples become groups of one convolution with batch size 1
+    grads = torch.nn.grad.conv2d_weight(
+        x.reshape(1, -1, *x.shape[2:]), (n * w.shape[0], *w.shape[1:]), g.reshape(1, -1, *g.shape[2:]),
+        stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=n * layer.groups)
+    return grads.reshape(n, *w.shape)
+
+
+def per_sample_sign_sum(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """sum_n sign(g_n) over the flattened Conv/Linear weight gradients, for all samples in one pass.
+
+    Changes `model` (BN layers are swapped for per-sample normalisation): give it a copy.
     """
-    replace_all_batch_norm_modules_(model)
-    names = _weight_names(model)
-    weights = {n: p.detach() for n, p in model.named_parameters() if n in names}
-
-    def loss(w, x, y):  # a batch of one in train mode: BN normalises with that sample's statistics
-        logits = functional_call(model, w, (x.unsqueeze(0),), strict=False)
-        return F.cross_entropy(logits, y.unsqueeze(0))
-
-    grads = vmap(grad(loss), in_dims=(None, 0, 0))(weights, images, labels)
-    return torch.cat([grads[n].detach().sign_().sum(0).reshape(-1) for n in names])  # in place: no copies
+    layers = weight_layers(model)
+    for layer in layers:
+        if isinstance(layer, nn.Conv2d) and layer.padding_mode != "zeros":
+            raise ZCBenchError("gradsign: only zero-padded convolutions are supported")
+        layer.weight.requires_grad_(False)  # their gradients are formed per sample below
+    _per_sample_norms(model)
+    calls: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
+    hooks = [m.register_forward_hook(lambda m, inp, out: calls.append((m, inp[0], out))) for m in layers]
+    try:
+        logits = model.logits(images.detach().requires_grad_(True))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    loss = F.cross_entropy(logits, labels, reduction="sum")  # sample n's gradients = those of its own loss
+    out_grads = torch.autograd.grad(loss, [out for _, _, out in calls], allow_unused=True)
+    per_sample: dict[nn.Module, torch.Tensor] = {}
+    for (layer, x, _), g in zip(calls, out_grads):
+        if g is not None:  # a layer called twice sums its gradients before the sign is taken
+            grad = _per_sample_weight_grad(layer, x.detach(), g)
+            per_sample[layer] = per_sample[layer] + grad if layer in per_sample else grad
+    return torch.cat([
+        per_sample[m].sign_().sum(0).reshape(-1) if m in per_sample
+        else torch.zeros(m.weight.numel(), dtype=images.dtype, device=images.device)
+        for m in layers
+    ])
 
 
 def per_sample_loop(model, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from zcbench.errors import ZCBenchError
-from zcbench.registry import ProxyContext, register_proxy
+from zcbench.registry import ProxyContext, register_proxy, register_reference
 
 SPECTRAL_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 ENTROPY_EPS = 1e-8
@@ -41,33 +41,57 @@ def block_expressivity(feature: torch.Tensor, dtype: torch.dtype | None = None) 
     return float(-(p * torch.log(p + ENTROPY_EPS)).sum())
 
 
+def _rademacher(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A +-1 probe shaped like `like` (the values of randint(0, 2) * 2 - 1, drawn in the tensor's dtype)."""
+    probe = torch.randint(0, 2, like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return probe.mul_(2).sub_(1)
+
+
+def cross_moment_rows(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
+    """G_in^T G_out / n with both flattened channels-last to (n, c): the recipe as written."""
+    rows_out, rows_in = _channels_last_rows(g_out), _channels_last_rows(g_in)
+    return rows_in.T @ rows_out / rows_out.shape[0]
+
+
+def cross_moment_batched(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
+    """The same moment for (B, C, H, W) tensors from the NCHW layout as it is: one batched product per
+    sample, summed, instead of two channels-last copies (equal up to float summation order)."""
+    if g_in.dim() != 4:
+        return cross_moment_rows(g_in, g_out)
+    b, n = g_out.shape[0], g_out.shape[0] * g_out.shape[2] * g_out.shape[3]
+    per_sample = torch.bmm(g_in.reshape(b, g_in.shape[1], -1), g_out.reshape(b, g_out.shape[1], -1).transpose(1, 2))
+    return per_sample.sum(0) / n
+
+
 def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator,
-                      dtype: torch.dtype | None = None) -> float:
+                      dtype: torch.dtype | None = None, moment=cross_moment_rows) -> float:
     """2 - sigma - 1/(sigma + eps) for the block Jacobian estimated with one Rademacher probe."""
-    g_out = torch.randint(0, 2, f_out.shape, generator=generator, device=f_out.device).to(f_out.dtype) * 2 - 1
+    g_out = _rademacher(f_out, generator)
     (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
     if g_in.shape == g_out.shape and torch.equal(g_in, g_out):
         return -math.inf
     if g_in.dim() == 4 and g_in.shape[-1] != g_out.shape[-1]:
         g_in = F.pixel_unshuffle(g_in, g_in.shape[-1] // g_out.shape[-1])
-    rows_out = _channels_last_rows(g_out if dtype is None else g_out.to(dtype))
-    rows_in = _channels_last_rows(g_in if dtype is None else g_in.to(dtype))
-    a = rows_in.T @ rows_out / rows_out.shape[0]
-    sigma = float(torch.linalg.svdvals(a).max())
+    if dtype is not None:
+        g_in, g_out = g_in.to(dtype), g_out.to(dtype)
+    sigma = float(torch.linalg.svdvals(moment(g_in, g_out)).max())
     return 2.0 - sigma - 1.0 / (sigma + SIGMA_EPS)
 
 
 def az_components(features: list[torch.Tensor], generator: torch.Generator,
-                  dtype: torch.dtype | None = None) -> tuple[float, float, float]:
+                  dtype: torch.dtype | None = None, moment=cross_moment_batched) -> tuple[float, float, float]:
     """(expressivity, progressivity, trainability) from the primary-block features of one forward.
 
     `dtype` (None = the features' own) is the precision of the covariance, eigen and SVD problems.
+    Expressivity is computed exactly as written (a changed last bit can turn an eigenvalue near zero
+    negative, and so the entropy NaN); the trainability moment may use a faster summation order.
     """
     per_block = np.array([block_expressivity(f, dtype) for f in features], dtype=np.float64)
     expressivity = float(per_block.sum())
     progressivity = float(np.min(np.diff(per_block)))
     pair_scores = [
-        pair_trainability(features[i - 1], features[i], generator, dtype) for i in range(len(features) - 1, 0, -1)
+        pair_trainability(features[i - 1], features[i], generator, dtype, moment)
+        for i in range(len(features) - 1, 0, -1)
     ]
     trainability = float(np.mean(pair_scores))
     return expressivity, progressivity, trainability
@@ -90,11 +114,21 @@ def az(ctx: ProxyContext) -> dict[str, float]:
     """Option `spectral_dtype`: float32 (the recipe; the reference computes in the features' float32) or
     float64, which avoids the NaN that float32 round-off gives when an exploding feature's smallest
     covariance eigenvalue turns negative."""
+    return _score(ctx, cross_moment_batched)
+
+
+@register_reference("az")
+def az_as_written(ctx: ProxyContext) -> dict[str, float]:
+    """RECIPES.md section 2 as written: one feature, one VJP at a time, channels-last copies throughout."""
+    return _score(ctx, cross_moment_rows)
+
+
+def _score(ctx: ProxyContext, moment) -> dict[str, float]:
     features = ctx.model.block_features(ctx.inputs["gaussian"])
     dtype = SPECTRAL_DTYPES.get(ctx.options["spectral_dtype"])
     if dtype is None:
         raise ZCBenchError(f"az: spectral_dtype must be one of {', '.join(SPECTRAL_DTYPES)}")
-    expressivity, progressivity, trainability = az_components(features, ctx.generator, dtype)
+    expressivity, progressivity, trainability = az_components(features, ctx.generator, dtype, moment)
     return {
         "expressivity": expressivity,
         "progressivity": progressivity,

@@ -1,0 +1,70 @@
+"""The faster CPU kernels of zcbench.ops must repeat torch's arithmetic bit for bit, gradients included."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zcbench import get_benchmark, get_proxy
+from zcbench.ops import SamePadAvgPool2d
+from zcbench.runner import score_model
+
+NB = get_benchmark("nb201")
+POOL_HEAVY = [
+    "|avg_pool_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|avg_pool_3x3~2|",
+    "|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+]
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 9, 7), (2, 16, 32, 32), (3, 8, 1, 5)])
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pool_equals_torch_bit_for_bit_forward_and_backward(shape, kernel, dtype):
+    torch.manual_seed(0)
+    x = (torch.randn(shape, dtype=dtype) * 1e3 + 7).requires_grad_()
+    probe = torch.randn(shape, dtype=dtype)
+    ours, theirs = SamePadAvgPool2d(kernel), nn.AvgPool2d(kernel, 1, kernel // 2, count_include_pad=False)
+    y_ours, y_theirs = ours(x), theirs(x)
+    assert torch.equal(y_ours, y_theirs)
+    assert torch.equal(torch.autograd.grad(y_ours, x, probe)[0], torch.autograd.grad(y_theirs, x, probe)[0])
+
+
+def test_pool_supports_double_backward_like_torch():
+    """GraSP differentiates a gradient: the backward itself must be differentiable, with torch's values."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    results = []
+    for pool in (SamePadAvgPool2d(3), nn.AvgPool2d(3, 1, 1, count_include_pad=False)):
+        (g,) = torch.autograd.grad((pool(x) ** 3).sum(), x, create_graph=True)
+        results.append(torch.autograd.grad((g * g).sum(), x)[0])
+    assert torch.equal(*results)
+
+
+def test_pool_falls_back_to_torch_off_the_fast_path():
+    x = torch.randn(2, 4, 6, 6).contiguous(memory_format=torch.channels_last)
+    expected = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    assert torch.equal(SamePadAvgPool2d(3)(x), expected)
+
+
+def _with_torch_pools(model: nn.Module) -> nn.Module:
+    twin = copy.deepcopy(model)
+    for module in twin.modules():
+        for name, child in module.named_children():
+            if isinstance(child, SamePadAvgPool2d):
+                setattr(module, name, nn.AvgPool2d(3, 1, 1, count_include_pad=False))
+    return twin
+
+
+@pytest.mark.parametrize("proxy", ["az", "grasp", "naswot", "synflow", "zico"])
+@pytest.mark.parametrize("arch", POOL_HEAVY)
+def test_nb201_scores_do_not_change_with_the_fast_pool(proxy, arch):
+    torch.manual_seed(0)
+    model = NB.build(arch, "ImageNet16-120")
+    twin = _with_torch_pools(model)
+    assert any(isinstance(m, nn.AvgPool2d) and not isinstance(m, SamePadAvgPool2d) for m in twin.modules())
+    kwargs = dict(dataset="ImageNet16-120", num_classes=120, input_shape=(3, 16, 16), seed=3, batch_size=8)
+    ours, theirs = score_model(get_proxy(proxy), model, **kwargs), score_model(get_proxy(proxy), twin, **kwargs)
+    np.testing.assert_equal(ours, theirs)  # exact, with NaN equal to NaN

@@ -1,0 +1,67 @@
+"""Faster CPU kernels for search-space building blocks, bitwise equal to the torch ops they replace.
+
+Proxies such as AZ-NAS turn float32 round-off into NaN (an eigenvalue that should be ~0 comes out
+negative), so a speed-up that changes even the last bit of a feature changes scores. Everything here
+repeats the reference kernel's arithmetic in the same order; tests check equality bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _ShiftedSumPool(torch.autograd.Function):
+    """k x k average pooling, stride 1, padding k//2, count_include_pad=False, as k*k shifted additions.
+
+    torch's NCHW kernel adds a window's elements in raster order starting from zero and divides by the
+    number of in-bounds elements; its backward adds grad/count to the window's inputs, outputs in raster
+    order. Zero padding reproduces both orders exactly (adding 0.0 is exact), with whole-tensor additions
+    instead of a per-element loop: about 3x faster on CPU for 16-32 channel planes of 16x16 and more.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, kernel: int, count: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.kernel = kernel
+        ctx.save_for_backward(count)
+        return _shifted_sum(x, kernel).div_(count)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (count,) = ctx.saved_tensors
+        return _shifted_sum(grad / count, ctx.kernel), None, None
+
+
+def _shifted_sum(x: torch.Tensor, kernel: int) -> torch.Tensor:
+    """out[h, w] = sum over the k x k window centred on (h, w), zero outside, added in raster order."""
+    pad = kernel // 2
+    height, width = x.shape[-2:]
+    padded = F.pad(x, (pad, pad, pad, pad))
+    differentiable = torch.is_grad_enabled() and x.requires_grad  # a double backward (GraSP) runs through here
+    out = torch.zeros_like(x)
+    for a in range(kernel):
+        for b in range(kernel):
+            window = padded[..., a:a + height, b:b + width]
+            out = out + window if differentiable else out.add_(window)
+    return out
+
+
+class SamePadAvgPool2d(nn.AvgPool2d):
+    """nn.AvgPool2d(k, stride=1, padding=k//2, count_include_pad=False) with the faster CPU path above.
+
+    Other devices, memory formats and settings fall back to the parent class.
+    """
+
+    def __init__(self, kernel_size: int) -> None:
+        if kernel_size % 2 != 1:
+            raise ValueError("SamePadAvgPool2d needs an odd kernel size")
+        super().__init__(kernel_size, stride=1, padding=kernel_size // 2, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous():
+            return super().forward(x)
+        k = int(self.kernel_size)
+        ones = torch.ones(1, 1, *x.shape[-2:], dtype=x.dtype)
+        count = F.avg_pool2d(ones, k, 1, k // 2, count_include_pad=False, divisor_override=1)[0, 0]
+        return _ShiftedSumPool.apply(x, k, count)
