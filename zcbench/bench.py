@@ -15,11 +15,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from zcbench.data import data_root as resolve_data_root
 from zcbench.inputs import source_for
-from zcbench.registry import KNOWN_DTYPES, Proxy, get_benchmark, get_proxy, get_reference
+from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, get_benchmark, get_proxy, get_reference
 from zcbench.runner import cell_seed, score_model
 
 
@@ -33,6 +34,7 @@ class BenchResult:
     fast_ms: list[float]
     reference_ms: list[float]
     max_rel_diff: float
+    step_ms: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def ratio(self) -> float:
@@ -46,7 +48,9 @@ class BenchResult:
             f"  reference median {np.median(self.reference_ms):9.1f} ms/arch (plain restatement of the recipe)",
             f"  speed-up  {self.ratio:.2f}x",
             f"  values    max relative difference {self.max_rel_diff:.2e}",
-        ])
+            f"  for scale: one training step (forward + backward of the same model and batch) "
+            f"median {np.median(self.step_ms):.1f} ms/arch" if self.step_ms else "",
+        ]).rstrip()
 
 
 def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source) -> tuple[float, dict[str, float]]:
@@ -57,6 +61,16 @@ def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source) -> t
     values = score_model(proxy, model, dataset=dataset, num_classes=bench.dataset(dataset).num_classes,
                          input_shape=bench.input_shape(dataset), seed=s, source=source, copy=False, seed_init=False)
     return (time.perf_counter() - start) * 1000.0, values
+
+
+def _training_step(ctx: ProxyContext) -> dict[str, float]:
+    """One cross-entropy forward/backward on the proxy's own batch: the cost scale of a gradient proxy."""
+    images = ctx.inputs.get("real_batch", ctx.inputs.get("gaussian", ctx.inputs.get("ones")))
+    labels = ctx.inputs.get("labels")
+    if labels is None:
+        labels = torch.randint(0, ctx.num_classes, (images.shape[0],), generator=ctx.generator, device=ctx.device)
+    F.cross_entropy(ctx.model.logits(images), labels).backward()
+    return {c: 0.0 for c in ctx.spec.components}
 
 
 def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[str], *, seed: int = 0,
@@ -73,7 +87,8 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
         spec = dataclasses.replace(fast.spec, dtype=dtype)
         fast, reference = Proxy(spec, fast.fn), Proxy(spec, reference.fn)
     source = source_for(fast.spec, dataset, resolve_data_root(data_root), synthetic_data)
-    fast_ms, ref_ms, worst = [], [], 0.0
+    step = Proxy(fast.spec, _training_step)
+    fast_ms, ref_ms, step_ms, worst = [], [], [], 0.0
     if archs:  # warm-up (lazy initialisation of kernels and vmap), not timed
         _timed(fast, bench, dataset, archs[0], seed, source)
         _timed(reference, bench, dataset, archs[0], seed, source)
@@ -82,10 +97,11 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
         t_ref, v_ref = _timed(reference, bench, dataset, arch, seed, source)
         fast_ms.append(t_fast)
         ref_ms.append(t_ref)
+        step_ms.append(_timed(step, bench, dataset, arch, seed, source)[0])
         for key in v_fast:
             a, b = v_fast[key], v_ref[key]
             if a == b or (np.isnan(a) and np.isnan(b)):
                 continue
             worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
     return BenchResult(proxy_name, dataset, fast.spec.dtype, torch.get_num_threads(), len(archs), fast_ms, ref_ms,
-                       worst)
+                       worst, step_ms)
