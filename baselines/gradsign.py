@@ -57,7 +57,12 @@ def _per_sample_weight_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) 
     if isinstance(layer, nn.Linear):
         g, x = g.reshape(n, -1, g.shape[-1]), x.reshape(n, -1, x.shape[-1])
         return torch.bmm(g.transpose(1, 2), x)
-    w = layer.weight  # Conv2d: the samples become groups of one convolution with batch size 1
+    w = layer.weight
+    if w.shape[2:] == (1, 1) and layer.padding == (0, 0) and layer.groups == 1:  # pointwise: a batched product
+        x = x[:, :, ::layer.stride[0], ::layer.stride[1]]
+        grads = torch.bmm(g.reshape(n, g.shape[1], -1), x.reshape(n, x.shape[1], -1).transpose(1, 2))
+        return grads.reshape(n, *w.shape)
+    # otherwise the samples become the groups of one convolution with a batch of one
     grads = torch.nn.grad.conv2d_weight(
         x.reshape(1, -1, *x.shape[2:]), (n * w.shape[0], *w.shape[1:]), g.reshape(1, -1, *g.shape[2:]),
         stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=n * layer.groups)
