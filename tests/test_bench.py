@@ -33,3 +33,12 @@ def test_az_equals_the_recipe_as_written_on_nb201():
     result = run_bench("nb201", "ImageNet16-120", "az", archs, progress=False)
     assert result.max_rel_diff < 1e-5
     assert "az on 3 architectures" in result.render()
+
+
+def test_relative_difference_flags_nan_and_infinity_mismatches():
+    from zcbench.bench import relative_difference
+
+    nan, inf = float("nan"), float("inf")
+    assert relative_difference(nan, nan) == 0.0 and relative_difference(-inf, -inf) == 0.0
+    assert relative_difference(nan, 1.0) == inf and relative_difference(-inf, -3.0) == inf
+    assert relative_difference(2.0, 1.0) == 0.5

@@ -8,6 +8,7 @@ difference between the values.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,15 @@ def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source) -> t
     return (time.perf_counter() - start) * 1000.0, values
 
 
+def relative_difference(a: float, b: float) -> float:
+    """|a - b| / max(|a|, |b|); 0 for equal values (NaN equal to NaN), inf when only one is NaN or infinite."""
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return 0.0
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf
+    return abs(a - b) / max(abs(a), abs(b))
+
+
 def _training_step(ctx: ProxyContext) -> dict[str, float]:
     """One cross-entropy forward/backward on the proxy's own batch: the cost scale of a gradient proxy."""
     images = ctx.inputs.get("real_batch", ctx.inputs.get("gaussian", ctx.inputs.get("ones")))
@@ -98,10 +108,6 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
         fast_ms.append(t_fast)
         ref_ms.append(t_ref)
         step_ms.append(_timed(step, bench, dataset, arch, seed, source)[0])
-        for key in v_fast:
-            a, b = v_fast[key], v_ref[key]
-            if a == b or (np.isnan(a) and np.isnan(b)):
-                continue
-            worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
+        worst = max([worst] + [relative_difference(v_fast[k], v_ref[k]) for k in v_fast])
     return BenchResult(proxy_name, dataset, fast.spec.dtype, torch.get_num_threads(), len(archs), fast_ms, ref_ms,
                        worst, step_ms)
