@@ -80,17 +80,21 @@ def per_sample_sign_sum(model: nn.Module, images: torch.Tensor, labels: torch.Te
             raise ZCBenchError("gradsign: only zero-padded convolutions are supported")
         layer.weight.requires_grad_(False)  # their gradients are formed per sample below
     _per_sample_norms(model)
-    calls: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
-    hooks = [m.register_forward_hook(lambda m, inp, out: calls.append((m, inp[0], out))) for m in layers]
+    calls: list[tuple[nn.Module, torch.Tensor, torch.Tensor, int]] = []
+    hooks = [m.register_forward_hook(lambda m, inp, out: calls.append((m, inp[0], out, out._version)))
+             for m in layers]
     try:
         logits = model.logits(images.detach().requires_grad_(True))
     finally:
         for hook in hooks:
             hook.remove()
+    if any(out._version != version for _, _, out, version in calls):
+        raise ZCBenchError("gradsign: a Conv/Linear output is modified in place (e.g. ReLU(inplace=True)); "
+                           "its per-sample gradients cannot be read off the graph")
     loss = F.cross_entropy(logits, labels, reduction="sum")  # sample n's gradients = those of its own loss
-    out_grads = torch.autograd.grad(loss, [out for _, _, out in calls], allow_unused=True)
+    out_grads = torch.autograd.grad(loss, [out for _, _, out, _ in calls], allow_unused=True)
     per_sample: dict[nn.Module, torch.Tensor] = {}
-    for (layer, x, _), g in zip(calls, out_grads):
+    for (layer, x, _, _), g in zip(calls, out_grads):
         if g is not None:  # a layer called twice sums its gradients before the sign is taken
             grad = _per_sample_weight_grad(layer, x.detach(), g)
             per_sample[layer] = per_sample[layer] + grad if layer in per_sample else grad

@@ -1,5 +1,6 @@
 """Registry-wide checks of every proxy (timm-style), recipe restatements, and golden values."""
 
+import copy
 import math
 
 import numpy as np
@@ -130,6 +131,46 @@ def test_gradsign_vectorised_equals_the_per_sample_loop():
     loop = per_sample_loop(model, x, y)
     fast = per_sample_sign_sum(model, x, y)
     assert torch.equal(loop, fast)
+
+
+class _SharedStridedNet(torch.nn.Module):
+    """Strided 3x3 and 1x1 convolutions, a convolution called twice, BN, pooling and a linear head."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 6, 3, stride=2, padding=1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(6)
+        self.act = torch.nn.ReLU(inplace=inplace)
+        self.point = torch.nn.Conv2d(6, 8, 1, stride=2)
+        self.shared = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 5)
+
+    def logits(self, x):
+        x = self.point(self.act(self.bn(self.stem(x))))
+        x = self.shared(torch.relu(self.shared(x)))
+        return self.head(x.mean((2, 3)))
+
+
+def test_gradsign_per_sample_pass_handles_strides_pointwise_shared_layers_and_heads():
+    from zcbench.baselines.gradsign import per_sample_loop, per_sample_sign_sum
+
+    torch.manual_seed(1)
+    model = _SharedStridedNet().double().train()
+    x = torch.randn(12, 3, 9, 9, dtype=torch.float64)
+    y = torch.randint(0, 5, (12,))
+    assert torch.equal(per_sample_loop(copy.deepcopy(model), x, y), per_sample_sign_sum(model, x, y))
+
+
+def test_gradsign_refuses_outputs_changed_in_place():
+    from zcbench.baselines.gradsign import per_sample_sign_sum
+    from zcbench.errors import ZCBenchError
+
+    class InPlace(_SharedStridedNet):
+        def logits(self, x):
+            return super().logits(x).relu_()  # the head's output, rewritten in place
+
+    with pytest.raises(ZCBenchError, match="in place"):
+        per_sample_sign_sum(InPlace(), torch.randn(4, 3, 9, 9), torch.randint(0, 5, (4,)))
 
 
 def test_gradsign_reductions():
