@@ -7,6 +7,7 @@ vector-Jacobian products with Rademacher probes. Written from RECIPES.md section
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from zcbench.errors import ZCBenchError
 from zcbench.registry import ProxyContext, register_proxy, register_reference
 
+Moment = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SPECTRAL_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 ENTROPY_EPS = 1e-8
 SIGMA_EPS = 1e-6
@@ -64,7 +66,7 @@ def cross_moment_batched(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tenso
 
 
 def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator,
-                      dtype: torch.dtype | None = None, moment=cross_moment_rows) -> float:
+                      dtype: torch.dtype | None = None, moment: Moment = cross_moment_rows) -> float:
     """2 - sigma - 1/(sigma + eps) for the block Jacobian estimated with one Rademacher probe."""
     g_out = _rademacher(f_out, generator)
     (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
@@ -79,7 +81,7 @@ def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.
 
 
 def az_components(features: list[torch.Tensor], generator: torch.Generator,
-                  dtype: torch.dtype | None = None, moment=cross_moment_batched) -> tuple[float, float, float]:
+                  dtype: torch.dtype | None = None, moment: Moment = cross_moment_batched) -> tuple[float, float, float]:
     """(expressivity, progressivity, trainability) from the primary-block features of one forward.
 
     `dtype` (None = the features' own) is the precision of the covariance, eigen and SVD problems.
@@ -123,7 +125,7 @@ def az_as_written(ctx: ProxyContext) -> dict[str, float]:
     return _score(ctx, cross_moment_rows)
 
 
-def _score(ctx: ProxyContext, moment) -> dict[str, float]:
+def _score(ctx: ProxyContext, moment: Moment) -> dict[str, float]:
     features = ctx.model.block_features(ctx.inputs["gaussian"])
     dtype = SPECTRAL_DTYPES.get(ctx.options["spectral_dtype"])
     if dtype is None:
