@@ -80,8 +80,8 @@ def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.
     return 2.0 - sigma - 1.0 / (sigma + SIGMA_EPS)
 
 
-def az_components(features: list[torch.Tensor], generator: torch.Generator,
-                  dtype: torch.dtype | None = None, moment: Moment = cross_moment_batched) -> tuple[float, float, float]:
+def az_components(features: list[torch.Tensor], generator: torch.Generator, dtype: torch.dtype | None = None,
+                  moment: Moment = cross_moment_batched) -> tuple[float, float, float]:
     """(expressivity, progressivity, trainability) from the primary-block features of one forward.
 
     `dtype` (None = the features' own) is the precision of the covariance, eigen and SVD problems.

@@ -26,7 +26,6 @@ def test_bench_cli(cli):
 
 def test_az_equals_the_recipe_as_written_on_nb201():
     """The fast trainability moment may only move values in the last float32 digits; NaN and -inf stay put."""
-    nb = get_benchmark("nb201")
     archs = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
              "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
              "|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"]
