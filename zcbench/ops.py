@@ -7,6 +7,8 @@ repeats the reference kernel's arithmetic in the same order; tests check equalit
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,6 +49,13 @@ def _shifted_sum(x: torch.Tensor, kernel: int) -> torch.Tensor:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _window_counts(kernel: int, height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """How many in-bounds elements each k x k window holds (the divisor of count_include_pad=False)."""
+    ones = torch.ones(1, 1, height, width, dtype=dtype)
+    return F.avg_pool2d(ones, kernel, 1, kernel // 2, count_include_pad=False, divisor_override=1)[0, 0]
+
+
 class SamePadAvgPool2d(nn.AvgPool2d):
     """nn.AvgPool2d(k, stride=1, padding=k//2, count_include_pad=False) with the faster CPU path above.
 
@@ -62,6 +71,4 @@ class SamePadAvgPool2d(nn.AvgPool2d):
         if x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous():
             return super().forward(x)
         k = int(self.kernel_size)
-        ones = torch.ones(1, 1, *x.shape[-2:], dtype=x.dtype)
-        count = F.avg_pool2d(ones, k, 1, k // 2, count_include_pad=False, divisor_override=1)[0, 0]
-        return _ShiftedSumPool.apply(x, k, count)
+        return _ShiftedSumPool.apply(x, k, _window_counts(k, x.shape[-2], x.shape[-1], x.dtype))
