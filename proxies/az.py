@@ -7,7 +7,6 @@ vector-Jacobian products with Rademacher probes. Written from RECIPES.md section
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import torch
@@ -16,7 +15,6 @@ import torch.nn.functional as F
 from zcbench.errors import ZCBenchError
 from zcbench.registry import ProxyContext, register_proxy, register_reference
 
-Moment = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SPECTRAL_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 ENTROPY_EPS = 1e-8
 SIGMA_EPS = 1e-6
@@ -33,6 +31,11 @@ def _channels_last_rows(t: torch.Tensor) -> torch.Tensor:
 
 def block_expressivity(feature: torch.Tensor, dtype: torch.dtype | None = None) -> float:
     """Entropy of the L1-normalised eigenvalues of the (biased) channel covariance of one feature."""
+    return float(block_entropy(feature, dtype))
+
+
+def block_entropy(feature: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """`block_expressivity` as a tensor left on the feature's device (no host round trip)."""
     x = _channels_last_rows(feature.detach())
     if dtype is not None:
         x = x.to(dtype)
@@ -40,7 +43,7 @@ def block_expressivity(feature: torch.Tensor, dtype: torch.dtype | None = None) 
     sigma = x.T @ x / x.shape[0]
     eig = torch.linalg.eigvalsh(sigma)
     p = eig / eig.sum()
-    return float(-(p * torch.log(p + ENTROPY_EPS)).sum())
+    return -(p * torch.log(p + ENTROPY_EPS)).sum()
 
 
 def _rademacher(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -66,7 +69,7 @@ def cross_moment_batched(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tenso
 
 
 def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator,
-                      dtype: torch.dtype | None = None, moment: Moment = cross_moment_rows) -> float:
+                      dtype: torch.dtype | None = None) -> float:
     """2 - sigma - 1/(sigma + eps) for the block Jacobian estimated with one Rademacher probe."""
     g_out = _rademacher(f_out, generator)
     (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
@@ -76,25 +79,63 @@ def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.
         g_in = F.pixel_unshuffle(g_in, g_in.shape[-1] // g_out.shape[-1])
     if dtype is not None:
         g_in, g_out = g_in.to(dtype), g_out.to(dtype)
-    sigma = float(torch.linalg.svdvals(moment(g_in, g_out)).max())
+    sigma = float(torch.linalg.svdvals(cross_moment_rows(g_in, g_out)).max())
     return 2.0 - sigma - 1.0 / (sigma + SIGMA_EPS)
 
 
+def batched_trainability(features: list[torch.Tensor], generator: torch.Generator,
+                         dtype: torch.dtype | None = None) -> list[float]:
+    """The pair scores of `pair_trainability`, in its order and with its probes, without a host round trip
+    per pair: the identity tests and moments stay on the device, come to the host in one copy, and the
+    singular values are solved there in one batched call per matrix shape (small SVDs are cheap on a CPU
+    and slow to launch one by one on an accelerator)."""
+    moments, identical = [], []
+    for i in range(len(features) - 1, 0, -1):
+        f_in, f_out = features[i - 1], features[i]
+        g_out = _rademacher(f_out, generator)
+        (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
+        same = (g_in == g_out).all() if g_in.shape == g_out.shape else torch.zeros((), dtype=torch.bool,
+                                                                                      device=g_out.device)
+        identical.append(same)
+        if g_in.dim() == 4 and g_in.shape[-1] != g_out.shape[-1]:
+            g_in = F.pixel_unshuffle(g_in, g_in.shape[-1] // g_out.shape[-1])
+        if dtype is not None:
+            g_in, g_out = g_in.to(dtype), g_out.to(dtype)
+        moments.append(cross_moment_batched(g_in, g_out))
+    flat = torch.cat([m.reshape(-1) for m in moments] + [torch.stack(identical).to(moments[0].dtype)]).cpu()
+    pieces = flat.split([m.numel() for m in moments] + [len(moments)])
+    host = [piece.view(m.shape) for piece, m in zip(pieces, moments)]
+    sigma = [0.0] * len(host)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for k, m in enumerate(host):
+        by_shape.setdefault(tuple(m.shape), []).append(k)
+    for members in by_shape.values():
+        largest = torch.linalg.svdvals(torch.stack([host[k] for k in members])).amax(dim=-1)
+        for k, value in zip(members, largest.tolist()):
+            sigma[k] = value
+    return [-math.inf if flag else 2.0 - s - 1.0 / (s + SIGMA_EPS) for s, flag in zip(sigma, pieces[-1].tolist())]
+
+
 def az_components(features: list[torch.Tensor], generator: torch.Generator, dtype: torch.dtype | None = None,
-                  moment: Moment = cross_moment_batched) -> tuple[float, float, float]:
+                  batched: bool = True) -> tuple[float, float, float]:
     """(expressivity, progressivity, trainability) from the primary-block features of one forward.
 
     `dtype` (None = the features' own) is the precision of the covariance, eigen and SVD problems.
     Expressivity is computed exactly as written (a changed last bit can turn an eigenvalue near zero
-    negative, and so the entropy NaN); the trainability moment may use a faster summation order.
+    negative, and so the entropy NaN); only the host round trips are batched. `batched=False` is the
+    recipe as written: one feature, one pair, one host round trip at a time.
     """
-    per_block = np.array([block_expressivity(f, dtype) for f in features], dtype=np.float64)
+    if batched:
+        per_block = torch.stack([block_entropy(f, dtype) for f in features]).cpu().double().numpy()
+        pair_scores = batched_trainability(features, generator, dtype)
+    else:
+        per_block = np.array([block_expressivity(f, dtype) for f in features], dtype=np.float64)
+        pair_scores = [
+            pair_trainability(features[i - 1], features[i], generator, dtype)
+            for i in range(len(features) - 1, 0, -1)
+        ]
     expressivity = float(per_block.sum())
     progressivity = float(np.min(np.diff(per_block)))
-    pair_scores = [
-        pair_trainability(features[i - 1], features[i], generator, dtype, moment)
-        for i in range(len(features) - 1, 0, -1)
-    ]
     trainability = float(np.mean(pair_scores))
     return expressivity, progressivity, trainability
 
@@ -116,21 +157,21 @@ def az(ctx: ProxyContext) -> dict[str, float]:
     """Option `spectral_dtype`: float32 (the recipe; the reference computes in the features' float32) or
     float64, which avoids the NaN that float32 round-off gives when an exploding feature's smallest
     covariance eigenvalue turns negative."""
-    return _score(ctx, cross_moment_batched)
+    return _score(ctx, batched=True)
 
 
 @register_reference("az")
 def az_as_written(ctx: ProxyContext) -> dict[str, float]:
     """RECIPES.md section 2 as written: one feature, one VJP at a time, channels-last copies throughout."""
-    return _score(ctx, cross_moment_rows)
+    return _score(ctx, batched=False)
 
 
-def _score(ctx: ProxyContext, moment: Moment) -> dict[str, float]:
+def _score(ctx: ProxyContext, batched: bool) -> dict[str, float]:
     features = ctx.model.block_features(ctx.inputs["gaussian"])
     dtype = SPECTRAL_DTYPES.get(ctx.options["spectral_dtype"])
     if dtype is None:
         raise ZCBenchError(f"az: spectral_dtype must be one of {', '.join(SPECTRAL_DTYPES)}")
-    expressivity, progressivity, trainability = az_components(features, ctx.generator, dtype, moment)
+    expressivity, progressivity, trainability = az_components(features, ctx.generator, dtype, batched)
     return {
         "expressivity": expressivity,
         "progressivity": progressivity,

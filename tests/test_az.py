@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from zcbench import get_benchmark, get_proxy
 from zcbench.aggregate import ranks
 from zcbench.inits import kaiming_fanin
-from zcbench.proxies.az import block_expressivity, pair_trainability
+from zcbench.proxies.az import batched_trainability, block_expressivity, pair_trainability
 from zcbench.runner import cell_seed, score_cell
 
 NB = get_benchmark("nb201")
@@ -98,6 +98,26 @@ def test_trainability_pixel_unshuffles_a_strided_block():
     rows_out = g_out.permute(0, 2, 3, 1).reshape(-1, 6).numpy()
     sigma = _sigma_of(rows_in, rows_out)
     assert got == pytest.approx(2 - sigma - 1 / (sigma + 1e-6), rel=1e-10)
+
+
+def _feature_chain(x: torch.Tensor) -> list[torch.Tensor]:
+    """Four blocks: a non-linear one, an identity, a strided one that doubles channels, a residual one."""
+    x = x.detach().requires_grad_(True)
+    a = torch.tanh(x * 1.5)
+    b = a * 1.0
+    c = F.avg_pool2d(b, 2).repeat(1, 2, 1, 1)
+    return [x, a, b, c, torch.relu(c) + 0.5 * c]
+
+
+def test_batched_trainability_equals_the_pair_by_pair_path():
+    """One host copy and shape-grouped SVDs give the per-pair scores, probes and -inf identity pair included."""
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    features, gen = _feature_chain(x), torch.Generator().manual_seed(5)
+    plain = [pair_trainability(features[i - 1], features[i], gen) for i in range(len(features) - 1, 0, -1)]
+    batched = batched_trainability(_feature_chain(x), torch.Generator().manual_seed(5))
+    assert plain[2] == -math.inf and batched[2] == -math.inf
+    assert batched[:2] + batched[3:] == pytest.approx(plain[:2] + plain[3:], rel=1e-12)
+    assert all(math.isfinite(v) for v in plain[:2] + plain[3:])
 
 
 # ---- the whole proxy on NB-201 cells --------------------------------------------------------------

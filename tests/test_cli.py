@@ -100,6 +100,7 @@ def test_list_shows_proxies_and_benchmarks(cli):
         (["score", "--proxy", "az", "--limit", "0"], "--limit must be at least 1"),
         (["score", "--proxy", "az", "--opt", "az.nope=1", "--limit", "1"], "has no option 'nope'"),
         (["score", "--proxy", "az", "--device", "cuda", "--limit", "1"], "CUDA"),
+        (["bench", "--proxy", "az", "--device", "foo", "--limit", "1"], "unknown device 'foo'"),
         (["score", "--proxy", "az", "--bogus"], "No such option"),
         (["evaluate", "--store", "missing.h5"], "no store at missing.h5"),
         (["evaluate", "--store", "FOREIGN"], "not a zcbench store"),

@@ -20,9 +20,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from zcbench.data import data_root as resolve_data_root
+from zcbench.errors import ZCBenchError
 from zcbench.inputs import source_for
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, get_benchmark, get_proxy, get_reference
-from zcbench.runner import cell_seed, score_model
+from zcbench.runner import cell_seed, resolve_device, score_model
 
 
 @dataclass
@@ -36,6 +37,7 @@ class BenchResult:
     reference_ms: list[float]
     max_rel_diff: float
     step_ms: list[float] = dataclasses.field(default_factory=list)
+    device: str = "cpu"
 
     @property
     def ratio(self) -> float:
@@ -44,7 +46,7 @@ class BenchResult:
     def render(self) -> str:
         return "\n".join([
             f"zcbench bench: {self.proxy} on {self.archs} architectures of {self.dataset}, {self.dtype}, "
-            f"{self.threads} thread(s), torch {torch.__version__}",
+            f"{self.threads} thread(s), {self.device}, torch {torch.__version__}",
             f"  zcbench   median {np.median(self.fast_ms):9.1f} ms/arch",
             f"  reference median {np.median(self.reference_ms):9.1f} ms/arch (plain restatement of the recipe)",
             f"  speed-up  {self.ratio:.2f}x",
@@ -54,13 +56,17 @@ class BenchResult:
         ]).rstrip()
 
 
-def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source) -> tuple[float, dict[str, float]]:
+def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source,
+           device: str) -> tuple[float, dict[str, float]]:
     s = cell_seed(seed, bench.name, dataset, arch, 0)
     torch.manual_seed(s)
     model = bench.build(arch, dataset)
     start = time.perf_counter()
     values = score_model(proxy, model, dataset=dataset, num_classes=bench.dataset(dataset).num_classes,
-                         input_shape=bench.input_shape(dataset), seed=s, source=source, copy=False, seed_init=False)
+                         input_shape=bench.input_shape(dataset), seed=s, source=source, copy=False, seed_init=False,
+                         device=device)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
     return (time.perf_counter() - start) * 1000.0, values
 
 
@@ -85,14 +91,13 @@ def _training_step(ctx: ProxyContext) -> dict[str, float]:
 
 def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[str], *, seed: int = 0,
               dtype: str | None = None, data_root: str | Path | None = None, synthetic_data: bool = False,
-              progress: bool = True) -> BenchResult:
+              progress: bool = True, device: str = "cpu") -> BenchResult:
     bench = get_benchmark(bench_name)
     bench.dataset(dataset)
+    device = str(resolve_device(device))
     fast, reference = get_proxy(proxy_name), get_reference(proxy_name)
     if dtype is not None:
         if dtype not in KNOWN_DTYPES:
-            from zcbench.errors import ZCBenchError
-
             raise ZCBenchError(f"--dtype must be one of {', '.join(KNOWN_DTYPES)}")
         spec = dataclasses.replace(fast.spec, dtype=dtype)
         fast, reference = Proxy(spec, fast.fn), Proxy(spec, reference.fn)
@@ -100,14 +105,14 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
     step = Proxy(fast.spec, _training_step)
     fast_ms, ref_ms, step_ms, worst = [], [], [], 0.0
     if archs:  # warm-up (lazy initialisation of kernels and vmap), not timed
-        _timed(fast, bench, dataset, archs[0], seed, source)
-        _timed(reference, bench, dataset, archs[0], seed, source)
+        _timed(fast, bench, dataset, archs[0], seed, source, device)
+        _timed(reference, bench, dataset, archs[0], seed, source, device)
     for arch in tqdm(archs, desc=f"bench {proxy_name}", unit="arch", disable=not progress):
-        t_fast, v_fast = _timed(fast, bench, dataset, arch, seed, source)
-        t_ref, v_ref = _timed(reference, bench, dataset, arch, seed, source)
+        t_fast, v_fast = _timed(fast, bench, dataset, arch, seed, source, device)
+        t_ref, v_ref = _timed(reference, bench, dataset, arch, seed, source, device)
         fast_ms.append(t_fast)
         ref_ms.append(t_ref)
-        step_ms.append(_timed(step, bench, dataset, arch, seed, source)[0])
+        step_ms.append(_timed(step, bench, dataset, arch, seed, source, device)[0])
         worst = max([worst] + [relative_difference(v_fast[k], v_ref[k]) for k in v_fast])
     return BenchResult(proxy_name, dataset, fast.spec.dtype, torch.get_num_threads(), len(archs), fast_ms, ref_ms,
-                       worst, step_ms)
+                       worst, step_ms, str(device))

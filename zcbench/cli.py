@@ -170,10 +170,11 @@ def export(store, bench, dataset, fmt, out, force):
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
               help="Run both in this dtype instead of the proxy's (float64 shows exact agreement).")
 @click.option("--threads", type=int, default=None, help="Torch CPU threads for both (default: torch's choice).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (both run there).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="As for `score`.")
 @click.option("--synthetic-data", is_flag=True, help="As for `score`.")
-def bench(bench, dataset, proxy, archs, limit, dtype, threads, seed, data_root, synthetic_data):
+def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, data_root, synthetic_data):
     """Time a proxy against its plain reference restatement, side by side on the same architectures.
 
     \b
@@ -195,7 +196,7 @@ def bench(bench, dataset, proxy, archs, limit, dtype, threads, seed, data_root, 
     step = max(1, len(pool) // limit)  # evenly spaced over the selection, not its (sorted) head
     selected = [pool[i] for i in range(0, len(pool), step)][:limit]
     result = run_bench(bench, dataset, proxy, list(selected), seed=seed, dtype=dtype, data_root=data_root,
-                       synthetic_data=synthetic_data)
+                       synthetic_data=synthetic_data, device=device)
     click.echo(result.render())
 
 

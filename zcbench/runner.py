@@ -312,7 +312,8 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """The torch device for a --device value, or one clear error (unknown name, no CUDA)."""
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -382,7 +383,7 @@ def run_scoring(
     for name in (options or {}):
         if name not in {p.name for p in proxies}:
             raise ZCBenchError(f"option given for proxy {name!r}, which this run does not score")
-    dev = _device(device)
+    dev = resolve_device(device)
     archs = list(archs) if archs is not None else list(bench.resolve_archs(None))
     if shard is not None:
         archs = [a for a in archs if in_shard(a, shard)]
