@@ -83,6 +83,16 @@ def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.
     return 2.0 - sigma - 1.0 / (sigma + SIGMA_EPS)
 
 
+def _is_identity(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
+    """Whether the VJP gave back its probe exactly, as a 0-d tensor: `torch.equal` on the CPU (it stops at the
+    first difference), a reduction left on the device elsewhere (no host round trip)."""
+    if g_in.shape != g_out.shape:
+        return torch.tensor(False)
+    if g_out.device.type == "cpu":
+        return torch.tensor(torch.equal(g_in, g_out))
+    return (g_in == g_out).all()
+
+
 def batched_trainability(features: list[torch.Tensor], generator: torch.Generator,
                          dtype: torch.dtype | None = None) -> list[float]:
     """The pair scores of `pair_trainability`, in its order and with its probes, without a host round trip
@@ -94,15 +104,14 @@ def batched_trainability(features: list[torch.Tensor], generator: torch.Generato
         f_in, f_out = features[i - 1], features[i]
         g_out = _rademacher(f_out, generator)
         (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
-        same = (g_in == g_out).all() if g_in.shape == g_out.shape else torch.zeros((), dtype=torch.bool,
-                                                                                      device=g_out.device)
-        identical.append(same)
+        identical.append(_is_identity(g_in, g_out))
         if g_in.dim() == 4 and g_in.shape[-1] != g_out.shape[-1]:
             g_in = F.pixel_unshuffle(g_in, g_in.shape[-1] // g_out.shape[-1])
         if dtype is not None:
             g_in, g_out = g_in.to(dtype), g_out.to(dtype)
         moments.append(cross_moment_batched(g_in, g_out))
-    flat = torch.cat([m.reshape(-1) for m in moments] + [torch.stack(identical).to(moments[0].dtype)]).cpu()
+    flags = torch.stack([flag.to(device=moments[0].device, dtype=moments[0].dtype) for flag in identical])
+    flat = torch.cat([m.reshape(-1) for m in moments] + [flags]).cpu()
     pieces = flat.split([m.numel() for m in moments] + [len(moments)])
     host = [piece.view(m.shape) for piece, m in zip(pieces, moments)]
     sigma = [0.0] * len(host)
