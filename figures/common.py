@@ -356,26 +356,36 @@ def _needs_real_batch(proxy: str) -> bool:
         return False
 
 
-def stratified_panel(ctx: Context, dataset: str, addresses: Sequence[str]) -> tuple[Panel, Built]:
-    """The paper draws Figs. 4 and 5 on the accuracy-stratified subset: use it where every score covers it,
-    otherwise every common architecture, with a note and the command that scores the subset."""
+def stratified_panel(ctx: Context, dataset: str,
+                     addresses: Sequence[str]) -> tuple[Panel, list[str], Built]:
+    """The paper draws Figs. 4 and 5 on the accuracy-stratified subset. Keep the scores that cover all of it
+    and drop the others with a note and the command that scores them; if none covers it, draw every score
+    on the architectures they all scored. Returns the panel, the addresses it holds, and the notes."""
     from zcbench.analysis import STRATIFIED_NAME
 
     notes = Built()
     path = ctx.bench.subsets().get(STRATIFIED_NAME)
-    if path is not None:
-        subset = ctx.bench.read_arch_file(path)
-        try:
-            panel = ctx.panel(dataset, addresses, archs=subset)
-        except ZCBenchError:
-            panel = None
-        if panel is not None and panel.n == len(subset):
-            return panel, notes
-        proxies = sorted({ctx.view(dataset).entries[a.partition(".")[0]].name for a in addresses})
-        notes.notes.append(f"{STRATIFIED_NAME} is not fully scored; drawn on the common scored architectures. "
-                           f"For the paper's subset: " + " ; ".join(ctx.score_commands(dataset, proxies,
-                                                                                         STRATIFIED_NAME)))
-    return ctx.panel(dataset, addresses), notes
+    if path is None:
+        return ctx.panel(dataset, addresses), list(addresses), notes
+    subset = ctx.bench.read_arch_file(path)
+    covering = [a for a in addresses if _covers(ctx, dataset, a, subset)]
+    missing = [a for a in addresses if a not in covering]
+    if not missing:
+        return ctx.panel(dataset, addresses, archs=subset), list(addresses), notes
+    proxies = sorted({ctx.view(dataset).entries[a.partition(".")[0]].name for a in missing})
+    command = "For the paper's subset: " + " ; ".join(ctx.score_commands(dataset, proxies, STRATIFIED_NAME))
+    if covering:
+        notes.notes.append(f"{', '.join(proxies)} left out: not scored on all of {STRATIFIED_NAME}. {command}")
+        return ctx.panel(dataset, covering, archs=subset), covering, notes
+    notes.notes.append(f"{STRATIFIED_NAME} is not fully scored; drawn on the common scored architectures. {command}")
+    return ctx.panel(dataset, addresses), list(addresses), notes
+
+
+def _covers(ctx: Context, dataset: str, address: str, subset: Sequence[str]) -> bool:
+    try:
+        return ctx.panel(dataset, [address], archs=subset).n == len(subset)
+    except ZCBenchError:
+        return False
 
 
 def proxy_axes(ctx: Context, dataset: str) -> list[str]:

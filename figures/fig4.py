@@ -24,7 +24,7 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     for dataset in datasets:
         labels = ctx.labels(dataset)
         addresses = [labels[name] for name in paper_order(list(labels))]
-        panel, notes = stratified_panel(ctx, dataset, addresses)
+        panel, addresses, notes = stratified_panel(ctx, dataset, addresses)
         built.notes += notes.notes
         truth_rank = ranks(panel.truth)
         names = panel_names(panel, addresses)

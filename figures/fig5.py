@@ -25,7 +25,7 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     built = Built()
     for dataset in datasets:
         addresses = components_of(ctx.view(dataset), ctx.labels(dataset)["az"])
-        panel, notes = stratified_panel(ctx, dataset, addresses)
+        panel, addresses, notes = stratified_panel(ctx, dataset, addresses)
         built.notes += notes.notes
         scores = {a: panel.score(a) for a in addresses}
         scores.update({m: panel.ensemble(addresses, m) for m in AGGREGATES})

@@ -157,6 +157,15 @@ def test_rank_figures_use_the_stratified_subset_where_every_proxy_scored_it(monk
     [note] = outcome.notes
     assert f"{STRATIFIED_NAME} is not fully scored" in note and f"--proxy params --archs {STRATIFIED_NAME}" in note
 
+    # one proxy covers the subset, one does not: the subset is kept and the partial proxy left out
+    run_scoring(partial, "fake", "synthetic", ["flops"], [FAKE.arch(i) for i in range(0, 40, 2)], progress=False)
+    [outcome] = build_all(partial, tmp_path / "mixed", bench="fake", only=["fig4"], gt_path=fake_gt)
+    points = pd.read_csv(tmp_path / "mixed" / "fig4-synthetic.csv")
+    assert sorted(points["arch"]) == sorted(FAKE.arch(i) for i in range(0, 40, 2))
+    assert [c for c in points.columns if c.endswith("_rank") and c != "ground_truth_rank"] == ["flops_rank"]
+    [note] = outcome.notes
+    assert note.startswith("params left out") and f"--proxy params --archs {STRATIFIED_NAME}" in note
+
 
 def test_a_recipe_that_fails_on_the_data_is_reported_and_the_others_still_build(tmp_path, fake_gt):
     store = tmp_path / "disjoint.h5"
