@@ -400,6 +400,34 @@ def proxy_axes(ctx: Context, dataset: str) -> list[str]:
     return axes
 
 
+def shared_axes(ctx: Context, dataset: str, addresses: Sequence[str]) -> tuple[list[str], Built]:
+    """The addresses of a figure drawn on the architectures all of them scored (Figs. 6 and 7), less any
+    proxy that alone at least halves that set (e.g. TE-NAS scored on the first 200 of a subset the others
+    cover more widely), with a note and the command that scores it. A proxy's components go together."""
+    notes = Built()
+    kept = list(addresses)
+    owner = {a: a.partition(".")[0] for a in addresses}  # the store entry (label) of each score
+    while len({owner[a] for a in kept}) > 2:  # leave at least a pair
+        shared = _shared_count(ctx, dataset, kept)
+        proxies = sorted({owner[a] for a in kept})
+        without = {p: _shared_count(ctx, dataset, [a for a in kept if owner[a] != p]) for p in proxies}
+        proxy = max(proxies, key=without.get)
+        if without[proxy] < 2 * max(shared, 1):
+            break
+        notes.notes.append(f"{proxy} left out: the scores share {shared} architectures with it and "
+                           f"{without[proxy]} without it. To include it: "
+                           + " ; ".join(ctx.score_commands(dataset, [ctx.view(dataset).entries[proxy].name])))
+        kept = [a for a in kept if owner[a] != proxy]
+    return kept, notes
+
+
+def _shared_count(ctx: Context, dataset: str, addresses: Sequence[str]) -> int:
+    try:
+        return ctx.panel(dataset, addresses).n
+    except ZCBenchError:
+        return 0
+
+
 def kendall_heatmap(ctx: "Context", dataset: str, addresses: Sequence[str], stem: str, title: str,
                     width: float, height: float) -> list[Path]:
     """Kendall tau between the rankings of `addresses` (Figs. 3 and 6): heatmap (PNG, PDF) and its CSV."""

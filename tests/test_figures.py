@@ -167,6 +167,24 @@ def test_rank_figures_use_the_stratified_subset_where_every_proxy_scored_it(monk
     assert note.startswith("params left out") and f"--proxy params --archs {STRATIFIED_NAME}" in note
 
 
+def test_pair_figures_leave_out_a_proxy_that_alone_halves_the_shared_architectures(tmp_path, fake_gt):
+    store = tmp_path / "partial.h5"
+    archs = [FAKE.arch(i) for i in range(40)]
+    run_scoring(store, "fake", "synthetic", ["params", "flops", "naswot"], archs, progress=False)
+    run_scoring(store, "fake", "synthetic", ["synflow"], archs[:12], progress=False)
+    outcomes = build_all(store, tmp_path / "f", bench="fake", only=["fig6", "fig7"], gt_path=fake_gt)
+    for outcome in outcomes:
+        frame = pd.read_csv(tmp_path / "f" / f"{outcome.recipe.name}-synthetic.csv")
+        assert list(frame["score"]) == ["params", "flops", "naswot"] and set(frame["n"]) == {40}
+        [note] = outcome.notes
+        assert note.startswith("synflow left out: the scores share 12 architectures with it and 40 without it")
+        assert "--proxy synflow" in note
+    # a proxy that costs less than half of the shared architectures stays in
+    run_scoring(store, "fake", "synthetic", ["synflow"], archs[:25], progress=False)
+    [outcome] = build_all(store, tmp_path / "g", bench="fake", only=["fig6"], gt_path=fake_gt)
+    assert not outcome.notes and "synflow" in list(pd.read_csv(tmp_path / "g" / "fig6-synthetic.csv")["score"])
+
+
 def test_a_recipe_that_fails_on_the_data_is_reported_and_the_others_still_build(tmp_path, fake_gt):
     store = tmp_path / "disjoint.h5"
     archs = [FAKE.arch(i) for i in range(40)]
