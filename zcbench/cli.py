@@ -180,6 +180,8 @@ def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, dat
     \b
     Example:
       zcbench bench --proxy gradsign --archs uniform1000-seed0 --limit 20 --data-root ../shared/data/real
+      zcbench bench --proxy gradsign --data-root ../shared/data/real --dtype float64   # exact agreement
+      zcbench bench --proxy az --archs uniform1000-seed0 --device cuda                 # both on a GPU
     """
     import torch
 
