@@ -368,7 +368,7 @@ def stratified_panel(ctx: Context, dataset: str,
     if path is None:
         return ctx.panel(dataset, addresses), list(addresses), notes
     subset = ctx.bench.read_arch_file(path)
-    covering = [a for a in addresses if _covers(ctx, dataset, a, subset)]
+    covering = [a for a in addresses if _shared_count(ctx, dataset, [a], subset) == len(subset)]
     missing = [a for a in addresses if a not in covering]
     if not missing:
         return ctx.panel(dataset, addresses, archs=subset), list(addresses), notes
@@ -379,13 +379,6 @@ def stratified_panel(ctx: Context, dataset: str,
         return ctx.panel(dataset, covering, archs=subset), covering, notes
     notes.notes.append(f"{STRATIFIED_NAME} is not fully scored; drawn on the common scored architectures. {command}")
     return ctx.panel(dataset, addresses), list(addresses), notes
-
-
-def _covers(ctx: Context, dataset: str, address: str, subset: Sequence[str]) -> bool:
-    try:
-        return ctx.panel(dataset, [address], archs=subset).n == len(subset)
-    except ZCBenchError:
-        return False
 
 
 def proxy_axes(ctx: Context, dataset: str) -> list[str]:
@@ -421,9 +414,10 @@ def shared_axes(ctx: Context, dataset: str, addresses: Sequence[str]) -> tuple[l
     return kept, notes
 
 
-def _shared_count(ctx: Context, dataset: str, addresses: Sequence[str]) -> int:
+def _shared_count(ctx: Context, dataset: str, addresses: Sequence[str], archs: Sequence[str] | None = None) -> int:
+    """How many architectures (within `archs`, else the caller's --archs) all of `addresses` scored."""
     try:
-        return ctx.panel(dataset, addresses).n
+        return ctx.panel(dataset, addresses, archs=archs).n
     except ZCBenchError:
         return 0
 

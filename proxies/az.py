@@ -68,29 +68,38 @@ def cross_moment_batched(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tenso
     return per_sample.sum(0) / n
 
 
-def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator,
-                      dtype: torch.dtype | None = None) -> float:
-    """2 - sigma - 1/(sigma + eps) for the block Jacobian estimated with one Rademacher probe."""
+def _probe_pair(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator,
+                dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pair's Rademacher probe g_out and its block-local VJP g_in (pixel-unshuffled where the block
+    strides, cast to `dtype`), and whether the VJP gave the probe back exactly (an identity block)."""
     g_out = _rademacher(f_out, generator)
     (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
-    if g_in.shape == g_out.shape and torch.equal(g_in, g_out):
-        return -math.inf
+    identity = _is_identity(g_in, g_out)
     if g_in.dim() == 4 and g_in.shape[-1] != g_out.shape[-1]:
         g_in = F.pixel_unshuffle(g_in, g_in.shape[-1] // g_out.shape[-1])
     if dtype is not None:
         g_in, g_out = g_in.to(dtype), g_out.to(dtype)
-    sigma = float(torch.linalg.svdvals(cross_moment_rows(g_in, g_out)).max())
-    return 2.0 - sigma - 1.0 / (sigma + SIGMA_EPS)
+    return g_in, g_out, identity
 
 
 def _is_identity(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
-    """Whether the VJP gave back its probe exactly, as a 0-d tensor: `torch.equal` on the CPU (it stops at the
-    first difference), a reduction left on the device elsewhere (no host round trip)."""
+    """g_in == g_out exactly, as a 0-d tensor: `torch.equal` on the CPU (it stops at the first difference),
+    a reduction left on the device elsewhere (no host round trip)."""
     if g_in.shape != g_out.shape:
         return torch.tensor(False)
     if g_out.device.type == "cpu":
         return torch.tensor(torch.equal(g_in, g_out))
     return (g_in == g_out).all()
+
+
+def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator,
+                      dtype: torch.dtype | None = None) -> float:
+    """2 - sigma - 1/(sigma + eps) for the block Jacobian estimated with one Rademacher probe."""
+    g_in, g_out, identity = _probe_pair(f_in, f_out, generator, dtype)
+    if identity:
+        return -math.inf
+    sigma = float(torch.linalg.svdvals(cross_moment_rows(g_in, g_out)).max())
+    return 2.0 - sigma - 1.0 / (sigma + SIGMA_EPS)
 
 
 def batched_trainability(features: list[torch.Tensor], generator: torch.Generator,
@@ -101,14 +110,8 @@ def batched_trainability(features: list[torch.Tensor], generator: torch.Generato
     and slow to launch one by one on an accelerator)."""
     moments, identical = [], []
     for i in range(len(features) - 1, 0, -1):
-        f_in, f_out = features[i - 1], features[i]
-        g_out = _rademacher(f_out, generator)
-        (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
-        identical.append(_is_identity(g_in, g_out))
-        if g_in.dim() == 4 and g_in.shape[-1] != g_out.shape[-1]:
-            g_in = F.pixel_unshuffle(g_in, g_in.shape[-1] // g_out.shape[-1])
-        if dtype is not None:
-            g_in, g_out = g_in.to(dtype), g_out.to(dtype)
+        g_in, g_out, identity = _probe_pair(features[i - 1], features[i], generator, dtype)
+        identical.append(identity)
         moments.append(cross_moment_batched(g_in, g_out))
     flags = torch.stack([flag.to(device=moments[0].device, dtype=moments[0].dtype) for flag in identical])
     flat = torch.cat([m.reshape(-1) for m in moments] + [flags]).cpu()

@@ -115,4 +115,4 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
         step_ms.append(_timed(step, bench, dataset, arch, seed, source, device)[0])
         worst = max([worst] + [relative_difference(v_fast[k], v_ref[k]) for k in v_fast])
     return BenchResult(proxy_name, dataset, fast.spec.dtype, torch.get_num_threads(), len(archs), fast_ms, ref_ms,
-                       worst, step_ms, str(device))
+                       worst, step_ms, device)
