@@ -2,8 +2,10 @@ import pytest
 import torch
 
 from zcbench import get_benchmark
-from zcbench.benchmarks.nb201.model import analytic_flops
-from zcbench.benchmarks.nb201.space import NUM_ARCHS, ops_of
+from zcbench.benchmarks.nb201.model import analytic_flops, live_edges
+from zcbench.benchmarks.nb201.space import NUM_ARCHS, ops_of, parse
+from zcbench.inits import kaiming_fanin
+from zcbench.ops import plain_execution
 
 NB = get_benchmark("nb201")
 IDX13714 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
@@ -93,3 +95,45 @@ def test_batchnorm_settings_follow_the_recipe():
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and all(b.eps == 1e-5 and b.momentum == 0.1 and b.affine and b.track_running_stats for b in bns)
     assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_live_edges_marks_what_can_reach_the_output():
+    # node 1 feeds only `none` edges: the conv into it is a dead end
+    assert live_edges(parse("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_1x1~2|")) == (
+        False, True, False, False, False, True)
+    # node 2 is never reached from the input: the conv leaving it sees zeros
+    assert live_edges(parse("|skip_connect~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|")) == (
+        True, False, False, True, True, False)
+    assert live_edges(parse(ALL_CONV3)) == (True,) * 6
+    assert live_edges(parse(ALL_NONE)) == (False,) * 6
+
+
+DEAD_EDGE_CELLS = [
+    "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_1x1~2|",
+    "|skip_connect~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|none~1|none~2|",  # output unreachable: all zeros
+    "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",  # identity
+    IDX13714,
+]
+
+
+@pytest.mark.parametrize("arch", DEAD_EDGE_CELLS)
+def test_skipping_dead_edges_keeps_features_and_block_gradients_bit_for_bit(arch):
+    """AZ-NAS turns a changed last bit into a changed score, so the skipped work must be exactly zero."""
+    torch.manual_seed(0)
+    fast = NB.build(arch, "ImageNet16-120")
+    kaiming_fanin(fast)
+    fast.train()
+    plain = plain_execution(NB.build(arch, "ImageNet16-120"))
+    plain.load_state_dict(fast.state_dict())
+    plain.train()
+    assert fast.skip_dead_edges and not plain.skip_dead_edges
+    x = torch.randn(8, 3, 16, 16)
+    feats_fast, feats_plain = fast.block_features(x), plain.block_features(x)
+    for i, (a, b) in enumerate(zip(feats_fast, feats_plain)):
+        assert torch.equal(a, b), i
+        if i:
+            probe = torch.randint(0, 2, a.shape, generator=torch.Generator().manual_seed(i)).float() * 2 - 1
+            (g_fast,) = torch.autograd.grad(a, feats_fast[i - 1], probe)
+            (g_plain,) = torch.autograd.grad(b, feats_plain[i - 1], probe)
+            assert torch.equal(g_fast, g_plain), i

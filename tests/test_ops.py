@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zcbench import get_benchmark, get_proxy
-from zcbench.ops import SamePadAvgPool2d
+from zcbench.ops import SamePadAvgPool2d, plain_execution
 from zcbench.runner import score_model
 
 NB = get_benchmark("nb201")
@@ -68,3 +68,14 @@ def test_nb201_scores_do_not_change_with_the_fast_pool(proxy, arch):
     kwargs = dict(dataset="ImageNet16-120", num_classes=120, input_shape=(3, 16, 16), seed=3, batch_size=8)
     ours, theirs = score_model(get_proxy(proxy), model, **kwargs), score_model(get_proxy(proxy), twin, **kwargs)
     np.testing.assert_equal(ours, theirs)  # exact, with NaN equal to NaN
+
+
+def test_plain_execution_swaps_in_stock_modules_with_equal_outputs():
+    torch.manual_seed(0)
+    fast = NB.build(POOL_HEAVY[0], "ImageNet16-120")
+    plain = plain_execution(copy.deepcopy(fast))
+    kinds = [type(m) for m in plain.modules()]
+    assert SamePadAvgPool2d not in kinds and nn.AvgPool2d in kinds
+    assert any(isinstance(m, SamePadAvgPool2d) for m in fast.modules())
+    x = torch.randn(4, 3, 16, 16)
+    assert torch.equal(fast.train().logits(x), plain.train().logits(x))

@@ -72,3 +72,21 @@ class SamePadAvgPool2d(nn.AvgPool2d):
             return super().forward(x)
         k = int(self.kernel_size)
         return _ShiftedSumPool.apply(x, k, _window_counts(k, x.shape[-2], x.shape[-1], x.dtype))
+
+    def stock(self) -> nn.AvgPool2d:
+        """The torch module this one equals bit for bit."""
+        return nn.AvgPool2d(self.kernel_size, stride=1, padding=self.padding, count_include_pad=False)
+
+
+def plain_execution(model: nn.Module) -> nn.Module:
+    """Switch a network, in place, to the execution the recipe writes down: every fast kernel above becomes
+    the stock torch module it equals, and modules that skip provably-zero work (a `skip_dead_edges`
+    attribute) stop skipping it. Reference restatements run on this, so that `zcbench bench` measures a
+    speed-up against the plain network rather than against zcbench's own faster one."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, SamePadAvgPool2d):
+                setattr(module, name, child.stock())
+        if hasattr(module, "skip_dead_edges"):
+            module.skip_dead_edges = False
+    return model
