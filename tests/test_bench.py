@@ -41,3 +41,26 @@ def test_relative_difference_flags_nan_and_infinity_mismatches():
     assert relative_difference(nan, nan) == 0.0 and relative_difference(-inf, -inf) == 0.0
     assert relative_difference(nan, 1.0) == inf and relative_difference(-inf, -3.0) == inf
     assert relative_difference(2.0, 1.0) == 0.5
+
+
+def test_the_reference_is_timed_on_the_network_as_written():
+    """zcbench's bitwise-equal kernels and skipped zero work count towards the speed-up, not the reference."""
+    from zcbench import get_proxy
+    from zcbench.bench import _timed
+    from zcbench.inputs import InputSource
+    from zcbench.ops import SamePadAvgPool2d
+    from zcbench.registry import Proxy
+
+    seen = []
+
+    def inspect(ctx):
+        fast_pool = any(isinstance(m, SamePadAvgPool2d) for m in ctx.model.modules())
+        seen.append((ctx.model.skip_dead_edges, fast_pool))
+        return {c: 0.0 for c in ctx.spec.components}
+
+    probe = Proxy(get_proxy("az").spec, inspect)
+    arch = "|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    nb = get_benchmark("nb201")
+    for plain in (False, True):
+        _timed(probe, nb, "ImageNet16-120", arch, 0, InputSource(synthetic=True), "cpu", plain=plain)
+    assert seen == [(True, True), (False, False)]

@@ -177,6 +177,11 @@ def export(store, bench, dataset, fmt, out, force):
 def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, data_root, synthetic_data):
     """Time a proxy against its plain reference restatement, side by side on the same architectures.
 
+    Both get the same seeds, inputs and threads and alternate per architecture; the report gives both
+    medians, their ratio, the largest relative difference of the values and, for scale, one training
+    step of the same model. The reference runs the recipe as written on the network as written (stock
+    torch modules, every edge computed).
+
     \b
     Example:
       zcbench bench --proxy gradsign --archs uniform1000-seed0 --limit 20 --data-root ../shared/data/real
