@@ -9,10 +9,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from zcbench import get_benchmark, get_proxy
+from zcbench import ops
 from zcbench.ops import SamePadAvgPool2d, plain_execution
 from zcbench.runner import score_model
 
 NB = get_benchmark("nb201")
+
+
+@pytest.fixture(autouse=True)
+def shifted_sum_for_every_size(monkeypatch):
+    """Small inputs normally go to torch's own kernel; the equality tests must exercise ours at every size."""
+    monkeypatch.setattr(ops, "SMALL_INPUT", 0)
 POOL_HEAVY = [
     "|avg_pool_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|avg_pool_3x3~2|",
     "|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|",
@@ -47,6 +54,15 @@ def test_pool_falls_back_to_torch_off_the_fast_path():
     x = torch.randn(2, 4, 6, 6).contiguous(memory_format=torch.channels_last)
     expected = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
     assert torch.equal(SamePadAvgPool2d(3)(x), expected)
+
+
+def test_small_inputs_take_torchs_kernel_large_ones_ours(monkeypatch):
+    """torch's loop wins on one 8x8 sample (per-sample loops); the shifted sums win from there up."""
+    monkeypatch.setattr(ops, "SMALL_INPUT", 8192)
+    small = torch.randn(1, 64, 8, 8, requires_grad=True)
+    large = torch.randn(2, 64, 8, 8, requires_grad=True)
+    assert "AvgPool2D" in type(SamePadAvgPool2d(3)(small).grad_fn).__name__
+    assert "AvgPool2D" not in type(SamePadAvgPool2d(3)(large).grad_fn).__name__
 
 
 def _with_torch_pools(model: nn.Module) -> nn.Module:

@@ -56,10 +56,14 @@ def _window_counts(kernel: int, height: int, width: int, dtype: torch.dtype) -> 
     return F.avg_pool2d(ones, kernel, 1, kernel // 2, count_include_pad=False, divisor_override=1)[0, 0]
 
 
+SMALL_INPUT = 8192  # below this many elements (one sample of an 8x8 stage) torch's own loop is faster
+
+
 class SamePadAvgPool2d(nn.AvgPool2d):
     """nn.AvgPool2d(k, stride=1, padding=k//2, count_include_pad=False) with the faster CPU path above.
 
-    Other devices, memory formats and settings fall back to the parent class.
+    Other devices, memory formats and small inputs (one sample of the 8x8 stage, as in per-sample loops)
+    fall back to the parent class.
     """
 
     def __init__(self, kernel_size: int) -> None:
@@ -68,7 +72,7 @@ class SamePadAvgPool2d(nn.AvgPool2d):
         super().__init__(kernel_size, stride=1, padding=kernel_size // 2, count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous():
+        if x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous() or x.numel() < SMALL_INPUT:
             return super().forward(x)
         k = int(self.kernel_size)
         return _ShiftedSumPool.apply(x, k, _window_counts(k, x.shape[-2], x.shape[-1], x.dtype))
