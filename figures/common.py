@@ -393,13 +393,13 @@ def proxy_axes(ctx: Context, dataset: str) -> list[str]:
     return axes
 
 
-def shared_axes(ctx: Context, dataset: str, addresses: Sequence[str]) -> tuple[list[str], Built]:
-    """The addresses of a figure drawn on the architectures all of them scored (Figs. 6 and 7), less any
+def shared_axes(ctx: Context, dataset: str) -> tuple[list[str], Built]:
+    """The `proxy_axes` of a figure drawn on the architectures all of them scored (Figs. 6 and 7), less any
     proxy that alone at least halves that set (e.g. TE-NAS scored on the first 200 of a subset the others
     cover more widely), with a note and the command that scores it. A proxy's components go together."""
     notes = Built()
-    kept = list(addresses)
-    owner = {a: a.partition(".")[0] for a in addresses}  # the store entry (label) of each score
+    kept = proxy_axes(ctx, dataset)
+    owner = {a: a.partition(".")[0] for a in kept}  # the store entry (label) of each score
     while len({owner[a] for a in kept}) > 2:  # leave at least a pair
         shared = _shared_count(ctx, dataset, kept)
         proxies = sorted({owner[a] for a in kept})

@@ -5,14 +5,14 @@ Strongly correlated proxies see the same trait of a network, so combining them g
 
 from __future__ import annotations
 
-from zcbench.figures.common import FULL_IN, Built, Context, Recipe, kendall_heatmap, proxy_axes, shared_axes
+from zcbench.figures.common import FULL_IN, Built, Context, Recipe, kendall_heatmap, shared_axes
 from zcbench.figures.paper import NAMES
 
 
 def build(ctx: Context, datasets: list[str]) -> Built:
     built = Built()
     for dataset in datasets:
-        addresses, notes = shared_axes(ctx, dataset, proxy_axes(ctx, dataset))
+        addresses, notes = shared_axes(ctx, dataset)
         built.notes += notes.notes
         side = min(FULL_IN - 0.6, 1.3 + 0.42 * len(addresses))
         built.paths += kendall_heatmap(ctx, dataset, addresses, f"fig6-{dataset}",

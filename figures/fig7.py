@@ -9,15 +9,14 @@ import pandas as pd
 
 from zcbench.analysis import best_partners, pair_ensemble_matrix
 from zcbench.figures.common import (ENSEMBLE_CMAP, FULL_IN, SYNTHETIC_NOTE, Built, Context, Recipe, box, figure,
-                                    footnote, heatmap, panel_names, proxy_axes, save_figure, shared_axes,
-                                    write_csv)
+                                    footnote, heatmap, panel_names, save_figure, shared_axes, write_csv)
 from zcbench.figures.paper import NAMES
 
 
 def build(ctx: Context, datasets: list[str]) -> Built:
     built = Built()
     for dataset in datasets:
-        addresses, notes = shared_axes(ctx, dataset, proxy_axes(ctx, dataset))
+        addresses, notes = shared_axes(ctx, dataset)
         built.notes += notes.notes
         panel = ctx.panel(dataset, addresses)
         matrix = pair_ensemble_matrix(panel, addresses, "nonlinear")

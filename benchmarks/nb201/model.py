@@ -14,6 +14,7 @@ from zcbench.ops import SamePadAvgPool2d
 
 C_INIT = 16
 CELLS_PER_STAGE = 5
+ALL_EDGES = (True,) * len(EDGES)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -74,16 +75,7 @@ class SearchCell(nn.Module):
         self.live = live_edges(tuple(ops))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for node in (1, 2, 3):
-            total = None
-            for src in range(node):
-                out = self.edges[k](nodes[src])
-                total = out if total is None else total + out
-                k += 1
-            nodes.append(total)
-        return nodes[3]
+        return self._sum_edges(x, ALL_EDGES)
 
     def forward_live(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` without the edges that add an exact zero (see `live_edges`): the same output bit for
@@ -94,9 +86,13 @@ class SearchCell(nn.Module):
         returns x * 0, still attached to `x`."""
         if not any(self.live):
             return x.mul(0.0)
+        return self._sum_edges(x, self.live)
+
+    def _sum_edges(self, x: torch.Tensor, use: tuple[bool, ...]) -> torch.Tensor:
+        """Each node is the sum of its used incoming edges, added in source order (EDGES order)."""
         nodes: list[torch.Tensor | None] = [x, None, None, None]
         for k, (node, src) in enumerate(EDGES):
-            if self.live[k]:
+            if use[k]:
                 out = self.edges[k](nodes[src])
                 nodes[node] = out if nodes[node] is None else nodes[node] + out
         return nodes[3]
