@@ -16,17 +16,21 @@ from zcbench.runner import score_model
 NB = get_benchmark("nb201")
 
 
-@pytest.fixture(autouse=True)
-def shifted_sum_for_every_size(monkeypatch):
-    """Small inputs normally go to torch's own kernel; the equality tests must exercise ours at every size."""
+@pytest.fixture(autouse=True, params=["shifted_sums", "channels_last"])
+def fast_path(request, monkeypatch):
+    """Each equality test runs once per fast path, forced at every size (small inputs normally go to torch's
+    own kernel, and the plane size picks the path)."""
     monkeypatch.setattr(ops, "SMALL_INPUT", 0)
+    monkeypatch.setattr(ops, "LARGE_PLANE", 0 if request.param == "shifted_sums" else 10**9)
+    return request.param
+
 POOL_HEAVY = [
     "|avg_pool_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|avg_pool_3x3~2|",
     "|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|",
 ]
 
 
-@pytest.mark.parametrize("shape", [(4, 3, 9, 7), (2, 16, 32, 32), (3, 8, 1, 5)])
+@pytest.mark.parametrize("shape", [(4, 3, 9, 7), (2, 16, 32, 32), (3, 8, 1, 5), (5, 64, 8, 8), (2, 3, 2, 2)])
 @pytest.mark.parametrize("kernel", [3, 5])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_pool_equals_torch_bit_for_bit_forward_and_backward(shape, kernel, dtype):
@@ -35,8 +39,9 @@ def test_pool_equals_torch_bit_for_bit_forward_and_backward(shape, kernel, dtype
     probe = torch.randn(shape, dtype=dtype)
     ours, theirs = SamePadAvgPool2d(kernel), nn.AvgPool2d(kernel, 1, kernel // 2, count_include_pad=False)
     y_ours, y_theirs = ours(x), theirs(x)
-    assert torch.equal(y_ours, y_theirs)
-    assert torch.equal(torch.autograd.grad(y_ours, x, probe)[0], torch.autograd.grad(y_theirs, x, probe)[0])
+    assert torch.equal(y_ours, y_theirs) and y_ours.is_contiguous()
+    (g_ours,), (g_theirs,) = torch.autograd.grad(y_ours, x, probe), torch.autograd.grad(y_theirs, x, probe)
+    assert torch.equal(g_ours, g_theirs) and g_ours.is_contiguous()  # NCHW gradients: no layout change upstream
 
 
 def test_pool_supports_double_backward_like_torch():
@@ -56,13 +61,18 @@ def test_pool_falls_back_to_torch_off_the_fast_path():
     assert torch.equal(SamePadAvgPool2d(3)(x), expected)
 
 
-def test_small_inputs_take_torchs_kernel_large_ones_ours(monkeypatch):
-    """torch's loop wins on one 8x8 sample (per-sample loops); the shifted sums win from there up."""
+def test_the_input_size_picks_the_kernel(monkeypatch):
+    """torch's loop wins on one 8x8 sample (per-sample loops), its channels-last kernel on batches of planes
+    up to 16x16, the shifted sums on 32x32 planes."""
     monkeypatch.setattr(ops, "SMALL_INPUT", 8192)
-    small = torch.randn(1, 64, 8, 8, requires_grad=True)
-    large = torch.randn(2, 64, 8, 8, requires_grad=True)
-    assert "AvgPool2D" in type(SamePadAvgPool2d(3)(small).grad_fn).__name__
-    assert "AvgPool2D" not in type(SamePadAvgPool2d(3)(large).grad_fn).__name__
+    monkeypatch.setattr(ops, "LARGE_PLANE", 1024)
+
+    def kernel(shape: tuple[int, ...]) -> str:
+        return type(SamePadAvgPool2d(3)(torch.randn(shape, requires_grad=True)).grad_fn).__name__
+
+    assert "AvgPool2D" in kernel((1, 64, 8, 8))
+    assert "ChannelsLast" in kernel((2, 64, 8, 8)) and "ChannelsLast" in kernel((64, 32, 16, 16))
+    assert "ShiftedSum" in kernel((64, 16, 32, 32))
 
 
 def _with_torch_pools(model: nn.Module) -> nn.Module:
