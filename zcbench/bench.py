@@ -26,6 +26,7 @@ from zcbench.inputs import source_for
 from zcbench.ops import plain_execution
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, get_benchmark, get_proxy, get_reference
 from zcbench.runner import cell_seed, resolve_device, score_model
+from zcbench.runtime import tune_allocator
 
 
 @dataclass
@@ -40,13 +41,14 @@ class BenchResult:
     max_rel_diff: float
     step_ms: list[float] = dataclasses.field(default_factory=list)
     device: str = "cpu"
+    allocator: str = ""
 
     @property
     def ratio(self) -> float:
         return float(np.median(self.reference_ms) / np.median(self.fast_ms))
 
     def render(self) -> str:
-        return "\n".join([
+        return "\n".join(line for line in [
             f"zcbench bench: {self.proxy} on {self.archs} architectures of {self.dataset}, {self.dtype}, "
             f"{self.threads} thread(s), {self.device}, torch {torch.__version__}",
             f"  zcbench   median {np.median(self.fast_ms):9.1f} ms/arch",
@@ -55,7 +57,8 @@ class BenchResult:
             f"  values    max relative difference {self.max_rel_diff:.2e}",
             f"  for scale: one training step (forward + backward of the same model and batch) "
             f"median {np.median(self.step_ms):.1f} ms/arch" if self.step_ms else "",
-        ]).rstrip()
+            f"  process   allocator for both: {self.allocator}" if self.allocator else "",
+        ] if line)
 
 
 def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source,
@@ -101,6 +104,7 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
     bench = get_benchmark(bench_name)
     bench.dataset(dataset)
     device = str(resolve_device(device))
+    allocator = tune_allocator()
     fast, reference = get_proxy(proxy_name), get_reference(proxy_name)
     if dtype is not None:
         if dtype not in KNOWN_DTYPES:
@@ -121,4 +125,4 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
         step_ms.append(_timed(step, bench, dataset, arch, seed, source, device)[0])
         worst = max([worst] + [relative_difference(v_fast[k], v_ref[k]) for k in v_fast])
     return BenchResult(proxy_name, dataset, fast.spec.dtype, torch.get_num_threads(), len(archs), fast_ms, ref_ms,
-                       worst, step_ms, device)
+                       worst, step_ms, device, allocator)

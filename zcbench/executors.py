@@ -55,6 +55,9 @@ def run_job(job: CellJob) -> dict[str, Any]:
 
 
 def _init_worker(threads: int) -> None:
+    from zcbench.runtime import tune_allocator
+
+    tune_allocator()
     torch.set_num_threads(threads)
 
 
@@ -129,5 +132,5 @@ def ray_pool(jobs: Iterable[CellJob], address: str | None, threads: int,
 
 
 def _ray_job(job: CellJob, threads: int) -> dict[str, Any]:
-    torch.set_num_threads(threads)
+    _init_worker(threads)
     return run_job(job)

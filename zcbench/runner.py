@@ -33,6 +33,7 @@ from zcbench.inits import INITS, bypass_batchnorm
 from zcbench.inputs import InputSource, prepare, source_for
 from zcbench.data import data_root as resolve_data_root
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, ProxySpec, get_benchmark, get_proxy
+from zcbench.runtime import tune_allocator
 from zcbench.store import OK, Store, config_diff
 
 SEED_POLICY = "sha256('seed|benchmark|dataset|arch|repeat') first 8 bytes, 63 bits"
@@ -404,6 +405,7 @@ def run_scoring(
         "threads": threads,
         "workers": workers,
         "backend": backend,
+        "allocator": tune_allocator(),  # this process; workers tune their own the same way
         "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     start = time.perf_counter()
