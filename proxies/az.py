@@ -72,7 +72,12 @@ def _probe_pair(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Genera
                 dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One pair's Rademacher probe g_out and its block-local VJP g_in (pixel-unshuffled where the block
     strides, cast to `dtype`), and whether the VJP gave the probe back exactly (an identity block)."""
-    g_out = _rademacher(f_out, generator)
+    return _block_vjp(f_in, f_out, _rademacher(f_out, generator), dtype)
+
+
+def _block_vjp(f_in: torch.Tensor, f_out: torch.Tensor, g_out: torch.Tensor,
+               dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`_probe_pair` for a probe drawn beforehand."""
     (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
     identity = _is_identity(g_in, g_out)
     if g_in.dim() == 4 and g_in.shape[-1] != g_out.shape[-1]:
@@ -110,9 +115,22 @@ def batched_trainability(features: list[torch.Tensor], generator: torch.Generato
     and slow to launch one by one on an accelerator)."""
     moments, identical = [], []
     for i in range(len(features) - 1, 0, -1):
-        g_in, g_out, identity = _probe_pair(features[i - 1], features[i], generator, dtype)
+        moment, identity = _pair_moment(features[i - 1], features[i], _rademacher(features[i], generator), dtype)
+        moments.append(moment)
         identical.append(identity)
-        moments.append(cross_moment_batched(g_in, g_out))
+    return _pair_scores(moments, identical)
+
+
+def _pair_moment(f_in: torch.Tensor, f_out: torch.Tensor, g_out: torch.Tensor,
+                 dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cross moment of one pair and its identity flag, for a probe drawn beforehand."""
+    g_in, g_out, identity = _block_vjp(f_in, f_out, g_out, dtype)
+    return cross_moment_batched(g_in, g_out), identity
+
+
+def _pair_scores(moments: list[torch.Tensor], identical: list[torch.Tensor]) -> list[float]:
+    """2 - sigma - 1/(sigma + eps) per pair (-inf for identity blocks), with one host copy of all moments and
+    one batched SVD per matrix shape."""
     flags = torch.stack([flag.to(device=moments[0].device, dtype=moments[0].dtype) for flag in identical])
     flat = torch.cat([m.reshape(-1) for m in moments] + [flags]).cpu()
     pieces = flat.split([m.numel() for m in moments] + [len(moments)])
@@ -128,28 +146,73 @@ def batched_trainability(features: list[torch.Tensor], generator: torch.Generato
     return [-math.inf if flag else 2.0 - s - 1.0 / (s + SIGMA_EPS) for s, flag in zip(sigma, pieces[-1].tolist())]
 
 
+def cpu_lanes() -> int:
+    """How many lanes `az` splits its work after the forward into on this CPU (`laned_components`): 2 when
+    torch has at least two OpenMP threads (the only backend whose thread count is per calling thread)."""
+    return 2 if torch.backends.openmp.is_available() and torch.get_num_threads() >= 2 else 1
+
+
+def laned_components(features: list[torch.Tensor], generator: torch.Generator, dtype: torch.dtype | None,
+                     lanes: int) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """Per-block entropies, pair moments and identity flags of one forward, with the work after the forward
+    spread over `lanes` threads that split torch's threads between them.
+
+    On a few cores, the many small kernels of this work (8x8 planes, 16-channel block gradients, the serial
+    Rademacher draws) keep two cores busy poorly one at a time and well side by side. One lane draws the
+    probes in the recipe's order (pair 17 first, from the one generator) and queues each pair as its probe
+    is ready; the lanes take entropies and pairs as they come. A block's backward touches only its own
+    graph, and each piece is the arithmetic of the sequential path, which does not depend on the thread
+    count, so the values do not depend on which lane ran what.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = torch.get_num_threads()
+    pair_jobs: list = []
+    with ThreadPoolExecutor(lanes, thread_name_prefix="az-lane", initializer=torch.set_num_threads,
+                            initargs=(max(1, threads // lanes),)) as pool:
+        def draw_probes() -> None:
+            for i in range(len(features) - 1, 0, -1):
+                probe = _rademacher(features[i], generator)
+                pair_jobs.append(pool.submit(_pair_moment, features[i - 1], features[i], probe, dtype))
+
+        try:
+            drawing = pool.submit(draw_probes)
+            entropies = [pool.submit(block_entropy, f, dtype) for f in features]
+            drawing.result()
+            per_block = torch.stack([job.result() for job in entropies])
+            pairs = [job.result() for job in pair_jobs]
+        finally:
+            torch.set_num_threads(threads)  # MKL's thread count is process-wide; the lanes changed it
+    return per_block, [moment for moment, _ in pairs], [flag for _, flag in pairs]
+
+
 def az_components(features: list[torch.Tensor], generator: torch.Generator, dtype: torch.dtype | None = None,
-                  batched: bool = True) -> tuple[float, float, float]:
+                  batched: bool = True, lanes: int = 1) -> tuple[float, float, float]:
     """(expressivity, progressivity, trainability) from the primary-block features of one forward.
 
     `dtype` (None = the features' own) is the precision of the covariance, eigen and SVD problems.
     Expressivity is computed exactly as written (a changed last bit can turn an eigenvalue near zero
     negative, and so the entropy NaN); only the host round trips are batched. `batched=False` is the
-    recipe as written: one feature, one pair, one host round trip at a time.
+    recipe as written: one feature, one pair, one host round trip at a time. `lanes` > 1 (batched only)
+    runs the work after the forward on that many threads side by side (`laned_components`), same values.
     """
+    if batched and lanes > 1:
+        entropies, moments, identical = laned_components(features, generator, dtype, lanes)
+        return _summary(entropies.cpu().double().numpy(), _pair_scores(moments, identical))
     if batched:
         per_block = torch.stack([block_entropy(f, dtype) for f in features]).cpu().double().numpy()
-        pair_scores = batched_trainability(features, generator, dtype)
-    else:
-        per_block = np.array([block_expressivity(f, dtype) for f in features], dtype=np.float64)
-        pair_scores = [
-            pair_trainability(features[i - 1], features[i], generator, dtype)
-            for i in range(len(features) - 1, 0, -1)
-        ]
-    expressivity = float(per_block.sum())
-    progressivity = float(np.min(np.diff(per_block)))
-    trainability = float(np.mean(pair_scores))
-    return expressivity, progressivity, trainability
+        return _summary(per_block, batched_trainability(features, generator, dtype))
+    per_block = np.array([block_expressivity(f, dtype) for f in features], dtype=np.float64)
+    pair_scores = [
+        pair_trainability(features[i - 1], features[i], generator, dtype)
+        for i in range(len(features) - 1, 0, -1)
+    ]
+    return _summary(per_block, pair_scores)
+
+
+def _summary(per_block: np.ndarray, pair_scores: list[float]) -> tuple[float, float, float]:
+    """s^E = sum of the block entropies, s^P = their smallest step, s^T = the mean pair score."""
+    return float(per_block.sum()), float(np.min(np.diff(per_block))), float(np.mean(pair_scores))
 
 
 @register_proxy(
@@ -180,11 +243,12 @@ def az_as_written(ctx: ProxyContext) -> dict[str, float]:
 
 
 def _score(ctx: ProxyContext, batched: bool) -> dict[str, float]:
-    features = ctx.model.block_features(ctx.inputs["gaussian"])
     dtype = SPECTRAL_DTYPES.get(ctx.options["spectral_dtype"])
     if dtype is None:
         raise ZCBenchError(f"az: spectral_dtype must be one of {', '.join(SPECTRAL_DTYPES)}")
-    expressivity, progressivity, trainability = az_components(features, ctx.generator, dtype, batched)
+    features = ctx.model.block_features(ctx.inputs["gaussian"])
+    lanes = cpu_lanes() if batched and ctx.device.type == "cpu" else 1
+    expressivity, progressivity, trainability = az_components(features, ctx.generator, dtype, batched, lanes)
     return {
         "expressivity": expressivity,
         "progressivity": progressivity,

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from zcbench import get_benchmark, get_proxy
 from zcbench.aggregate import ranks
 from zcbench.inits import kaiming_fanin
-from zcbench.proxies.az import batched_trainability, block_expressivity, pair_trainability
+from zcbench.proxies.az import az_components, batched_trainability, block_expressivity, cpu_lanes, pair_trainability
 from zcbench.runner import cell_seed, score_cell
 
 NB = get_benchmark("nb201")
@@ -118,6 +118,45 @@ def test_batched_trainability_equals_the_pair_by_pair_path():
     assert plain[2] == -math.inf and batched[2] == -math.inf
     assert batched[:2] + batched[3:] == pytest.approx(plain[:2] + plain[3:], rel=1e-12)
     assert all(math.isfinite(v) for v in plain[:2] + plain[3:])
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dataset, arch", [("cifar10", IDX13714), ("ImageNet16-120", IDENTITY),
+                                           ("ImageNet16-120", ALL_NONE)])
+def test_lanes_give_the_sequential_values_bit_for_bit(two_threads, dataset, arch):
+    """Two lanes (one torch thread each) against the sequential path (two torch threads): same values, NaN
+    and -inf included, because no piece of the work depends on the thread count or on which lane ran it."""
+    values = []
+    for lanes in (1, 2):
+        torch.manual_seed(0)
+        model = NB.build(arch, dataset)
+        kaiming_fanin(model)
+        model.train()
+        size = NB.input_shape(dataset)[-1]
+        features = model.block_features(torch.randn(64, 3, size, size, generator=torch.Generator().manual_seed(1)))
+        values.append(az_components(features, torch.Generator().manual_seed(2), torch.float32, True, lanes))
+    assert repr(values[0]) == repr(values[1])
+    assert torch.get_num_threads() == 2  # the lanes hand torch's thread count back
+
+
+def test_a_failing_lane_raises_and_gives_the_threads_back(two_threads):
+    detached = [torch.randn(2, 3, 4, 4) for _ in range(3)]  # not attached to a graph: the VJP fails
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        az_components(detached, torch.Generator().manual_seed(0), torch.float32, True, 2)
+    assert torch.get_num_threads() == 2
+
+
+def test_az_uses_lanes_only_with_two_threads_or_more(two_threads):
+    assert cpu_lanes() == (2 if torch.backends.openmp.is_available() else 1)
+    torch.set_num_threads(1)
+    assert cpu_lanes() == 1
 
 
 # ---- the whole proxy on NB-201 cells --------------------------------------------------------------
