@@ -7,6 +7,7 @@ vector-Jacobian products with Rademacher probes. Written from RECIPES.md section
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -164,10 +165,8 @@ def laned_components(features: list[torch.Tensor], generator: torch.Generator, d
     graph, and each piece is the arithmetic of the sequential path, which does not depend on the thread
     count, so the values do not depend on which lane ran what.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     threads = torch.get_num_threads()
-    pair_jobs: list = []
+    pair_jobs: list[Future[tuple[torch.Tensor, torch.Tensor]]] = []
     with ThreadPoolExecutor(lanes, thread_name_prefix="az-lane", initializer=torch.set_num_threads,
                             initargs=(max(1, threads // lanes),)) as pool:
         def draw_probes() -> None:
