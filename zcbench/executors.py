@@ -17,6 +17,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
+from zcbench.runtime import tune_allocator
+
 MAX_ATTEMPTS = 3  # a job whose worker died is retried on a fresh worker this many times in all
 
 
@@ -55,8 +57,6 @@ def run_job(job: CellJob) -> dict[str, Any]:
 
 
 def _init_worker(threads: int) -> None:
-    from zcbench.runtime import tune_allocator
-
     tune_allocator()
     torch.set_num_threads(threads)
 

@@ -397,6 +397,7 @@ def run_scoring(
         config = entry_config(proxy.spec, seed=seed, batch_size=batch_size, options=opts, data=data)
         plans.append(EntryPlan(proxy, opts, source, config, config_hash(config), entry_label(proxy.spec, config)))
     threads = max(1, torch.get_num_threads() // workers)
+    allocator = tune_allocator()  # this process; workers tune their own the same way
     provenance = {
         "code_version": _code_version(),
         "torch_version": torch.__version__,
@@ -405,7 +406,7 @@ def run_scoring(
         "threads": threads,
         "workers": workers,
         "backend": backend,
-        "allocator": tune_allocator(),  # this process; workers tune their own the same way
+        "allocator": allocator,
         "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     start = time.perf_counter()
