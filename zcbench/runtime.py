@@ -23,6 +23,7 @@ MMAP_THRESHOLD = 32 << 20  # the largest value glibc accepts on 64-bit systems (
 TRIM_THRESHOLD = 1 << 30
 TOP_PAD = 64 << 20
 
+
 @functools.cache
 def tune_allocator() -> str:
     """Make glibc keep freed memory for reuse (buffers under 32 MiB from the heap, no trimming).
