@@ -14,7 +14,10 @@ import torch.nn.functional as F
 from zcbench import get_benchmark, get_proxy
 from zcbench.aggregate import ranks
 from zcbench.inits import kaiming_fanin
-from zcbench.proxies.az import az_components, batched_trainability, block_expressivity, cpu_lanes, pair_trainability
+import zcbench.proxies.az as az_module
+from zcbench.errors import ZCBenchError
+from zcbench.proxies.az import (_rademacher, az_components, batched_trainability, block_expressivity, cpu_lanes,
+                                laned_components, pair_trainability, rademacher)
 from zcbench.runner import cell_seed, score_cell
 
 NB = get_benchmark("nb201")
@@ -69,6 +72,30 @@ def test_expressivity_matches_a_numpy_restatement_on_a_real_feature():
 def _sigma_of(g_in_rows: np.ndarray, g_out_rows: np.ndarray) -> float:
     a = g_in_rows.T @ g_out_rows / g_out_rows.shape[0]
     return float(np.linalg.svd(a, compute_uv=False).max())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_probes_are_the_recipes_randint_probes(dtype):
+    """Same values and same generator advance as randint(0, 2) * 2 - 1, one draw after another, across
+    Mersenne-Twister refills (624 words) and for the probe shapes of a CIFAR-10 cell."""
+    assert az_module._low_bit_draws_agree(dtype)  # so the uint8 draw is what runs here, not the fallback
+    shapes = [(1,), (7,), (623,), (624,), (625,), (3, 5, 7, 11), (64, 16, 32, 32), (64, 64, 8, 8)]
+    as_written, fast = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    for shape in shapes:
+        want = _rademacher(torch.empty(shape, dtype=dtype), as_written)
+        got = rademacher(shape, fast, dtype)
+        assert got.dtype == dtype and torch.equal(got, want), shape
+        assert set(got.unique().tolist()) <= {-1.0, 1.0}, shape
+    assert set(got.unique().tolist()) == {-1.0, 1.0}
+    assert torch.equal(as_written.get_state(), fast.get_state())
+
+
+def test_probes_fall_back_to_randint_where_the_low_bit_draw_differs(monkeypatch):
+    monkeypatch.setattr(az_module, "_low_bit_draws_agree", lambda dtype: False)
+    as_written, fallback = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    want = _rademacher(torch.empty(5, 700), as_written)
+    assert torch.equal(rademacher((5, 700), fallback, torch.float32), want)
+    assert torch.equal(as_written.get_state(), fallback.get_state())
 
 
 def test_trainability_of_a_doubling_block():
@@ -144,6 +171,41 @@ def test_lanes_give_the_sequential_values_bit_for_bit(two_threads, dataset, arch
         values.append(az_components(features, torch.Generator().manual_seed(2), torch.float32, True, lanes))
     assert repr(values[0]) == repr(values[1])
     assert torch.get_num_threads() == 2  # the lanes hand torch's thread count back
+
+
+@pytest.mark.parametrize("dataset, arch", [("cifar10", IDX13714), ("ImageNet16-120", IDENTITY),
+                                           ("ImageNet16-120", ALL_NONE)])
+def test_the_forward_in_a_lane_gives_the_sequential_values_bit_for_bit(two_threads, dataset, arch):
+    """The forward streamed block by block into the lanes (what `az` runs on a CPU with two threads) against
+    the sequential path on the finished features: same values, NaN and -inf included."""
+    values = []
+    for streamed in (False, True):
+        torch.manual_seed(0)
+        model = NB.build(arch, dataset)
+        kaiming_fanin(model)
+        model.train()
+        size = NB.input_shape(dataset)[-1]
+        x = torch.randn(64, 3, size, size, generator=torch.Generator().manual_seed(1))
+        generator = torch.Generator().manual_seed(2)
+        if streamed:
+            values.append(laned_components(model.iter_block_features(x), model.block_shapes(tuple(x.shape)),
+                                           generator, torch.float32, 2, x.dtype))
+        else:
+            values.append(az_components(model.block_features(x), generator, torch.float32, True, 1))
+    assert repr(values[0]) == repr(values[1])
+    assert torch.get_num_threads() == 2
+
+
+def test_a_model_that_misannounces_its_shapes_stops_with_a_clear_error(two_threads):
+    torch.manual_seed(0)
+    model = NB.build(IDX13714, "ImageNet16-120").train()
+    x = torch.randn(4, 3, 16, 16)
+    shapes = model.block_shapes(tuple(x.shape))
+    for wrong in ([shapes[0]] * len(shapes), shapes[:-1]):
+        with pytest.raises(ZCBenchError, match="announced"):
+            laned_components(model.iter_block_features(x), wrong, torch.Generator().manual_seed(0), torch.float32,
+                             2, x.dtype)
+    assert torch.get_num_threads() == 2
 
 
 def test_a_failing_lane_raises_and_gives_the_threads_back(two_threads):

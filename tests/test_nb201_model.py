@@ -81,6 +81,18 @@ def test_model_protocol_shapes(dataset, res, classes):
     assert model.logits(x).shape == (2, classes)
 
 
+@pytest.mark.parametrize("dataset, res", [("cifar10", 32), ("ImageNet16-120", 16)])
+def test_streamed_features_and_announced_shapes_match_the_forward(dataset, res):
+    """`iter_block_features` yields what `block_features` returns, and `block_shapes` knows the shapes first."""
+    torch.manual_seed(0)
+    model = NB.build(IDX2018, dataset).train()
+    x = torch.randn(3, 3, res, res)
+    listed, streamed = model.block_features(x), list(model.iter_block_features(x))
+    assert len(streamed) == len(listed) == 18
+    assert all(torch.equal(a, b) and b.requires_grad for a, b in zip(listed, streamed))
+    assert model.block_shapes(tuple(x.shape)) == [tuple(f.shape) for f in listed]
+
+
 def test_none_edge_keeps_the_graph_with_zero_gradient():
     model = NB.build(ALL_NONE, "ImageNet16-120").train()
     x = torch.randn(4, 3, 16, 16)

@@ -19,6 +19,9 @@ class ZCModel(Protocol):
 
     `block_features` returns the primary-block outputs, attached to the autograd graph, from one forward
     pass; `pre_pooling` the features the classifier pools; `flops` the analytic count (millions per image).
+    Optional, for proxies that overlap their work with the forward (AZ-NAS on a CPU):
+    `iter_block_features(x)` yields the same features one block at a time, and `block_shapes(input_shape)`
+    gives their shapes before the forward runs.
     """
 
     def logits(self, x: torch.Tensor) -> torch.Tensor: ...

@@ -6,6 +6,8 @@ outputs (stem + 17 cells) of one forward pass, graph-attached, without running t
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import nn
 
@@ -88,6 +90,9 @@ class SearchCell(nn.Module):
             return x.mul(0.0)
         return self._sum_edges(x, self.live)
 
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(shape)
+
     def _sum_edges(self, x: torch.Tensor, use: tuple[bool, ...]) -> torch.Tensor:
         """Each node is the sum of its used incoming edges, added in source order (EDGES order)."""
         nodes: list[torch.Tensor | None] = [x, None, None, None]
@@ -112,6 +117,10 @@ class ResidualReduction(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        batch, _, height, width = shape
+        return batch, self.conv_b[1].out_channels, height // 2, width // 2
 
 
 def analytic_flops(ops: tuple[str, ...], num_classes: int, resolution: int, c: int = C_INIT,
@@ -178,11 +187,26 @@ class NB201Network(nn.Module):
         """Stem and cell outputs. Cells skip their dead edges here (bitwise the same features; see
         `SearchCell.forward_live`), but not in `logits`: there, hooks and parameter gradients of every
         module are part of what other proxies measure."""
-        feats = [self.stem(x)]
+        return list(self.iter_block_features(x))
+
+    def iter_block_features(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        """`block_features` one at a time, each as soon as its block has run, so that a proxy can work on
+        early blocks while later ones are still being computed."""
+        feature = self.stem(x)
+        yield feature
         for cell in self.cells:
             skip = self.skip_dead_edges and isinstance(cell, SearchCell)
-            feats.append(cell.forward_live(feats[-1]) if skip else cell(feats[-1]))
-        return feats
+            feature = cell.forward_live(feature) if skip else cell(feature)
+            yield feature
+
+    def block_shapes(self, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """The shapes `block_features` will have for an input of this shape, known before the forward runs
+        (AZ-NAS draws its probes from them, in the recipe's order, while the forward is still running)."""
+        batch, _, height, width = input_shape
+        shapes = [(batch, self.c, height, width)]
+        for cell in self.cells:
+            shapes.append(cell.output_shape(shapes[-1]))
+        return shapes
 
     def pre_pooling(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the head BN + ReLU, just before global average pooling."""
