@@ -75,8 +75,13 @@ def rademacher_coins(shape: Sequence[int], generator: torch.Generator, dtype: to
     where it does not hold (another device, a future torch), the coins are drawn with randint in `dtype`.
     """
     if torch.device(device).type == "cpu" and _low_bit_draws_agree(dtype):
-        return torch.empty(tuple(shape), dtype=torch.uint8).random_(generator=generator).bitwise_and_(1)
+        return _low_bit_coins(shape, generator)
     return torch.randint(0, 2, tuple(shape), generator=generator, device=device, dtype=dtype)
+
+
+def _low_bit_coins(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+    """The lowest bit of one uint8 `random_()` draw per element (CPU)."""
+    return torch.empty(tuple(shape), dtype=torch.uint8).random_(generator=generator).bitwise_and_(1)
 
 
 def rademacher_from_coins(coins: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -90,7 +95,7 @@ def _low_bit_draws_agree(dtype: torch.dtype) -> bool:
     shape = (3, 700)  # more than one 624-word Mersenne-Twister block, so the state refill is covered
     as_written, fast = torch.Generator().manual_seed(20240601), torch.Generator().manual_seed(20240601)
     want = torch.randint(0, 2, shape, generator=as_written, dtype=dtype)
-    got = torch.empty(shape, dtype=torch.uint8).random_(generator=fast).bitwise_and_(1).to(dtype)
+    got = _low_bit_coins(shape, fast).to(dtype)
     return torch.equal(want, got) and torch.equal(as_written.get_state(), fast.get_state())
 
 
@@ -217,6 +222,7 @@ def laned_components(features: Iterable[torch.Tensor], shapes: Sequence[Sequence
     entropies: dict[int, torch.Tensor] = {}
     pairs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     newest_first: queue.LifoQueue[Callable[[], None]] = queue.LifoQueue()
+    jobs: list[Future[None]] = []
     with ThreadPoolExecutor(lanes, thread_name_prefix="az-lane", initializer=torch.set_num_threads,
                             initargs=(max(1, threads // lanes),)) as pool:
         def draw_coins() -> list[torch.Tensor]:
@@ -234,6 +240,11 @@ def laned_components(features: Iterable[torch.Tensor], shapes: Sequence[Sequence
         def run_newest() -> None:
             newest_first.get_nowait()()
 
+        def enqueue(job: Callable[[], None]) -> None:
+            """Queue a job and one pool task; the task runs whichever job is newest when a lane is free."""
+            newest_first.put(job)
+            jobs.append(pool.submit(run_newest))
+
         def run_forward() -> None:
             with torch.set_grad_enabled(grad_enabled):
                 previous = None
@@ -241,13 +252,11 @@ def laned_components(features: Iterable[torch.Tensor], shapes: Sequence[Sequence
                     if block >= len(shapes) or tuple(feature.shape) != tuple(shapes[block]):
                         raise ZCBenchError(f"az: block {block} has shape {tuple(feature.shape)}, but the model "
                                            f"announced {list(map(tuple, shapes))}")
-                    newest_first.put(functools.partial(entropy, block, feature))
+                    enqueue(functools.partial(entropy, block, feature))
                     if previous is not None:
-                        newest_first.put(functools.partial(pair, block, previous, feature))
-                    jobs.extend(pool.submit(run_newest) for _ in range(1 if previous is None else 2))
+                        enqueue(functools.partial(pair, block, previous, feature))
                     previous = feature
 
-        jobs: list[Future[None]] = []
         try:
             coins = pool.submit(draw_coins)
             pool.submit(run_forward).result()
