@@ -43,7 +43,7 @@ def build(ctx: Context, datasets: list[str]) -> Built:
                 **topk_metrics(score, panel.truth),
                 "top1_mean": sel.mean, "top1_std": sel.std, "pool_best_mean": sel.oracle_mean,
                 "pool_best_std": sel.oracle_std, "top1_whole_space": sel.whole_space, "top1_pools": sel.pool,
-                "ms_per_arch": ms, "device": entry.provenance.get("device", ""),
+                "ms_per_arch": ms, "device": " + ".join(entry.devices()),
                 "synthetic_data": bool(panel.synthetic),
                 "paper_tau": p_tau, "paper_rho": p_rho, "paper_top1_mean": p_acc, "paper_top1_std": p_std,
                 "paper_ms_per_arch": p_ms,

@@ -214,8 +214,10 @@ def laned_components(features: Iterable[torch.Tensor], shapes: Sequence[Sequence
     at a time. A free lane takes the newest block's work first, whose tensors the forward has just written
     and are still in the shared cache (memory bandwidth is what two busy cores share).
 
-    A block's backward touches only its own graph, and each piece is the arithmetic of the sequential
-    path, which does not depend on the thread count, so the values do not depend on which lane ran what.
+    A block's backward touches only its own graph, and each piece is the arithmetic of the sequential path
+    run at `threads // lanes` torch threads, so the values equal the sequential path's at that thread count
+    bit for bit, whichever lane ran what (docs/reproducibility.md); against the sequential path at all the
+    threads they agree within the contract's tolerance (kernels may split their sums by thread count).
     """
     threads = torch.get_num_threads()
     grad_enabled = torch.is_grad_enabled()  # grad mode is per thread
@@ -257,6 +259,11 @@ def laned_components(features: Iterable[torch.Tensor], shapes: Sequence[Sequence
                         enqueue(functools.partial(pair, block, previous, feature))
                     previous = feature
 
+        def summarise() -> tuple[float, float, float]:
+            per_block = torch.stack([entropies[block] for block in range(len(shapes))]).cpu().double().numpy()
+            in_order = [pairs[block] for block in range(len(shapes) - 1, 0, -1)]  # the recipe's order: pair 17 first
+            return _summary(per_block, _pair_scores([m for m, _ in in_order], [flag for _, flag in in_order]))
+
         try:
             coins = pool.submit(draw_coins)
             pool.submit(run_forward).result()
@@ -264,11 +271,10 @@ def laned_components(features: Iterable[torch.Tensor], shapes: Sequence[Sequence
                 job.result()
             if len(entropies) != len(shapes):
                 raise ZCBenchError(f"az: the model announced {len(shapes)} blocks and gave {len(entropies)}")
+            # the SVDs too run in a lane, so that every kernel of a laned cell runs at threads // lanes threads
+            return pool.submit(summarise).result()
         finally:
             torch.set_num_threads(threads)  # MKL's thread count is process-wide; the lanes changed it
-    per_block = torch.stack([entropies[block] for block in range(len(shapes))]).cpu().double().numpy()
-    in_order = [pairs[block] for block in range(len(shapes) - 1, 0, -1)]  # the recipe's order: pair 17 first
-    return _summary(per_block, _pair_scores([moment for moment, _ in in_order], [flag for _, flag in in_order]))
 
 
 def az_components(features: list[torch.Tensor], generator: torch.Generator, dtype: torch.dtype | None = None,

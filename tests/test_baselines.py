@@ -14,6 +14,7 @@ from zcbench.inputs import InputSource, source_for
 from zcbench.runner import data_seed, score_cell, score_model
 
 from conftest import SHARED
+from contract import BASELINE_TOLERANCE
 
 FAKE = get_benchmark("fake")
 NB = get_benchmark("nb201")
@@ -205,38 +206,70 @@ def test_tenas_regions_count_distinct_patterns():
 
 
 # ---- golden values on NB-201 ImageNet16-120 with the real sample batches (seed 0, repeat 0) ------------
+# Recorded on an AMD EPYC (AVX-512 kernels, one thread). Golden values are only worth recording where the
+# quantity is well-conditioned: on other CPUs, kernel paths and thread counts the contract lets a value move
+# by its proxy's bound (tests/contract.py, measured in docs/reproducibility.md), and for ZiCo, `plain`,
+# GraSP and TE-NAS's NTK condition number that bound is several percent on typical cells (cancelling sums,
+# ratios to near-zero spreads or eigenvalues). Those four are recorded on cells where they moved by less
+# than 1e-4 (ZiCo), 1e-6 (plain, GraSP) or 3e-6 (TE-NAS) over 2 thread counts and 5 kernel paths, and held
+# to a tolerance with a margin over that; the near-singular NTK of the second cell is checked by a property.
 GOLDEN_ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
     "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
 ]
+WELL_CONDITIONED_ARCHS = {
+    "zico": ["|none~0|+|skip_connect~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+             "|skip_connect~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|none~2|"],
+    "plain": ["|skip_connect~0|+|skip_connect~0|none~1|+|none~0|avg_pool_3x3~1|skip_connect~2|",
+              "|skip_connect~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|"],
+    "grasp": ["|skip_connect~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|none~2|",
+              "|avg_pool_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|skip_connect~1|avg_pool_3x3~2|"],
+    "tenas": ["|none~0|+|skip_connect~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+              "|none~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"],
+}
 GOLDEN = {
     'fisher': [[0.00045652385077232793], [0.000986660478417889], [0.00019238383515585156]],
     'flops': [[38.32588], [22.59724], [28.49548]],
     'grad_norm': [[2.3222017884431803], [2.258688178135404], [1.4801571963672735]],
     'gradsign': [[7270604.0], [4600100.0], [5585926.0]],
-    'grasp': [[1.650876977480948], [2.7124760234728456], [0.8065112801268697]],
+    'grasp': [[4.158680438995361], [3.1703965924680233]],
     'jacov': [[-68.85391777416017], [-100056.87573846779], [-68.8090594241275]],
     'l2_norm': [[287.40046858787537], [287.52460527420044], [185.50775456428528]],
     'naswot': [[731.6631329641833], [734.351998004388], [700.9950087921078]],
     'params': [[1080616.0], [650536.0], [809576.0]],
-    'plain': [[0.08622781990561634], [0.025092218682402745], [0.04433293949114159]],
+    'plain': [[0.1462374768088921], [0.09494432124909635]],
     'snip': [[63.830739706754684], [59.10931794345379], [47.855725198984146]],
     'synflow': [[1.2253442885687084e+66], [7.275345007580901e+59], [5.453615716427225e+47]],
-    'tenas': [[-7.328599452972412, 64.0], [29922510.0, 64.0], [-31.405241012573242, 64.0]],
+    'tenas': [[-39.25947952270508, 64.0], [-12.239813804626465, 64.0]],
     'zen': [[172.5453132968706], [140.35774877181208], [139.9140535325945]],
-    'zico': [[886.2377516634432], [821.5539893384596], [591.1416158916546]],
-}# tolerances: float32 sums over ~1e6 terms; synflow's 1e47-1e66 in float64; gradsign counts sign flips of
-# near-zero gradients, and the NTK condition number divides by its smallest eigenvalue
-RTOL = {"gradsign": 1e-3, "tenas": 5e-2, "jacov": 1e-3, "grasp": 1e-3, "fisher": 1e-3, "plain": 1e-3}
+    'zico': [[86.7809958069684], [85.16652249120494]],
+}
+GOLDEN_RTOL = {**BASELINE_TOLERANCE, "zico": 1e-3, "plain": 1e-4, "grasp": 1e-4, "tenas": 1e-4}
 
 
-@pytest.mark.parametrize("name", sorted(GOLDEN))
-def test_golden_values(name):
+def _golden_record(name, arch):
     proxy = get_proxy(name)
     source = source_for(proxy.spec, "ImageNet16-120", SHARED / "data" / "real", synthetic=False)
-    for arch, expected in zip(GOLDEN_ARCHS, GOLDEN[name]):
-        record = score_cell(NB, "ImageNet16-120", proxy, arch, 0, seed=0, source=source)
-        assert record["status"] == "ok", record["error"]
-        got = [record["values"][c] for c in proxy.spec.components]
-        assert got == pytest.approx(expected, rel=RTOL.get(name, 1e-5)), (arch, got)
+    record = score_cell(NB, "ImageNet16-120", proxy, arch, 0, seed=0, source=source)
+    assert record["status"] == "ok", record["error"]
+    return [record["values"][c] for c in proxy.spec.components]
+
+
+@pytest.mark.contract
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_values(name):
+    archs = WELL_CONDITIONED_ARCHS.get(name, GOLDEN_ARCHS)
+    assert len(archs) == len(GOLDEN[name])
+    for arch, expected in zip(archs, GOLDEN[name]):
+        got = _golden_record(name, arch)
+        assert got == pytest.approx(expected, rel=GOLDEN_RTOL[name], abs=1e-12), (arch, got)
+
+
+@pytest.mark.contract
+def test_tenas_of_a_near_singular_kernel_is_a_huge_ratio_of_either_sign():
+    """The NTK of this cell is singular up to round-off: its smallest eigenvalue is round-off, sign included
+    (+2.99e7 here; +1.2e7 at two threads, +1.1e7 to +9.8e7 on other kernel paths, -2.14e8 on an Intel Xeon).
+    What holds everywhere is that -lambda_max/lambda_min is huge; the sign and the digits are round-off."""
+    ntk, regions = _golden_record("tenas", GOLDEN_ARCHS[1])
+    assert abs(ntk) > 1e6 and regions == 64.0

@@ -35,6 +35,8 @@ def test_kill_9_then_resume_scores_every_cell_exactly_once(tmp_path):
     kept = int((survived.status == OK).sum())
     assert 60 <= kept < 400
     assert store.journal_path.exists()  # not folded: the process died
+    (killed,) = survived.run_summaries()
+    assert killed["ended"] is None and killed["cells"] == kept  # the record says the run did not finish
 
     summary = run_scoring(path, "fake", "synthetic", ["az"], None, repeats=REPEATS, progress=False)
     stats = summary.entries[0]
@@ -42,6 +44,7 @@ def test_kill_9_then_resume_scores_every_cell_exactly_once(tmp_path):
 
     final = store.read("fake", "synthetic").entries["az"]
     assert final.status.shape == (40, REPEATS) and (final.status == OK).all()
+    assert [(r["cells"], r["status"]) for r in final.run_summaries()] == [(kept, "running"), (400 - kept, "completed")]
     assert not store.journal_path.exists()
     assert not list(tmp_path.glob("*.tmp-*"))
 

@@ -131,6 +131,7 @@ DEAD_EDGE_CELLS = [
 ]
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("arch", DEAD_EDGE_CELLS)
 def test_skipping_dead_edges_keeps_features_bit_for_bit_and_block_gradients(arch):
     """AZ-NAS turns a changed last bit of a feature into a changed score, so the skipped work must be

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from zcbench import ZCBenchError, get_benchmark
 from zcbench.runner import in_shard, parse_shard, run_scoring
@@ -36,11 +37,26 @@ def single(tmp_path_factory):
     return arrays(path)
 
 
+@pytest.mark.contract
 def test_two_workers_equal_one_bit_for_bit(tmp_path, single):
     summary = run_scoring(tmp_path / "w2.h5", "fake", "synthetic", PROXIES, ARCHS, synthetic_data=True, workers=2,
                           progress=False)
     assert summary.threads == 1 and summary.workers == 2  # conftest runs torch with one thread
     assert_equal(arrays(tmp_path / "w2.h5"), single)
+
+
+@pytest.mark.contract
+def test_one_process_with_two_threads_equals_two_workers_of_one_thread(tmp_path, single):
+    """Contract: equal threads per kernel, equal values. AZ-NAS's two lanes run each kernel at one of the two
+    threads, as a one-thread worker does (the other proxies' kernels would run at two threads, so the
+    contract holds them to its bounds only)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_scoring(tmp_path / "t2.h5", "fake", "synthetic", ["az"], ARCHS, synthetic_data=True, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert_equal(arrays(tmp_path / "t2.h5"), {k: v for k, v in single.items() if k[0] == "az"})
 
 
 def test_ray_on_a_local_instance_equals_local(tmp_path, single):
@@ -55,6 +71,7 @@ def test_ray_on_a_local_instance_equals_local(tmp_path, single):
     assert_equal(arrays(tmp_path / "ray.h5"), single)
 
 
+@pytest.mark.contract
 def test_shards_merged_equal_the_unsharded_store_and_merge_is_idempotent(tmp_path, single):
     for i in range(2):
         run_scoring(tmp_path / f"part{i}.h5", "fake", "synthetic", PROXIES, ARCHS, synthetic_data=True,

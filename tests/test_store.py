@@ -34,6 +34,7 @@ def same(a, b):
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
 
 
+@pytest.mark.contract
 def test_resume_skips_scored_cells(tmp_path):
     store = tmp_path / "s.h5"
     first = score(store, FAKE.resolve_archs(None, limit=10))
@@ -55,6 +56,7 @@ def test_more_repeats_extend_an_entry(tmp_path):
     assert entry.status.shape == (3, 2) and (entry.status == OK).all()
 
 
+@pytest.mark.contract
 def test_scores_do_not_depend_on_order(tmp_path):
     archs = list(FAKE.resolve_archs(None, limit=8))
     score(tmp_path / "a.h5", archs)

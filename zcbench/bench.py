@@ -9,7 +9,6 @@ both medians, their ratio and the largest relative difference between the values
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from zcbench.compare import relative_difference
 from zcbench.data import data_root as resolve_data_root
 from zcbench.errors import ZCBenchError
 from zcbench.inputs import source_for
 from zcbench.ops import plain_execution
+from zcbench.provenance import cpu_label, device_name
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, get_benchmark, get_proxy, get_reference
 from zcbench.runner import cell_seed, resolve_device, score_model
 from zcbench.runtime import tune_allocator
@@ -42,6 +43,7 @@ class BenchResult:
     step_ms: list[float] = dataclasses.field(default_factory=list)
     device: str = "cpu"
     allocator: str = ""
+    cpu: str = ""
 
     @property
     def ratio(self) -> float:
@@ -51,6 +53,7 @@ class BenchResult:
         return "\n".join(line for line in [
             f"zcbench bench: {self.proxy} on {self.archs} architectures of {self.dataset}, {self.dtype}, "
             f"{self.threads} thread(s), {self.device}, torch {torch.__version__}",
+            f"  machine   {self.cpu}" if self.cpu else "",
             f"  zcbench   median {np.median(self.fast_ms):9.1f} ms/arch",
             f"  reference median {np.median(self.reference_ms):9.1f} ms/arch (plain restatement of the recipe)",
             f"  speed-up  {self.ratio:.2f}x",
@@ -77,15 +80,6 @@ def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source,
     if device.startswith("cuda"):
         torch.cuda.synchronize(device)
     return (time.perf_counter() - start) * 1000.0, values
-
-
-def relative_difference(a: float, b: float) -> float:
-    """|a - b| / max(|a|, |b|); 0 for equal values (NaN equal to NaN), inf when only one is NaN or infinite."""
-    if a == b or (math.isnan(a) and math.isnan(b)):
-        return 0.0
-    if not (math.isfinite(a) and math.isfinite(b)):
-        return math.inf
-    return abs(a - b) / max(abs(a), abs(b))
 
 
 def _training_step(ctx: ProxyContext) -> dict[str, float]:
@@ -125,4 +119,4 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
         step_ms.append(_timed(step, bench, dataset, arch, seed, source, device)[0])
         worst = max([worst] + [relative_difference(v_fast[k], v_ref[k]) for k in v_fast])
     return BenchResult(proxy_name, dataset, fast.spec.dtype, torch.get_num_threads(), len(archs), fast_ms, ref_ms,
-                       worst, step_ms, device, allocator)
+                       worst, step_ms, device_name(device), allocator, cpu_label())

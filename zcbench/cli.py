@@ -10,18 +10,8 @@ from pathlib import Path
 import click
 
 from zcbench.cli_figures import ensemble, figures
-from zcbench.clikit import CONTEXT
+from zcbench.clikit import CONTEXT, store_option
 from zcbench.errors import ZCBenchError
-
-DEFAULT_STORE = "zcbench-store.h5"
-
-
-def _store_option():
-    return click.option(
-        "--store", "store", default=DEFAULT_STORE, show_default=True, type=click.Path(dir_okay=False),
-        help="The HDF5 score store of this study.",
-    )
-
 
 bench_option = click.option("--bench", default="nb201", show_default=True,
                              help="Benchmark (search space); see `zcbench list`.")
@@ -53,7 +43,7 @@ def cli() -> None:
               help="File with one architecture string per line (# comments allowed), or the name of a subset "
                    "shipped with the benchmark (see `zcbench list`). Default: the whole space.")
 @click.option("--limit", type=int, default=None, help="Score only the first N architectures of the selection.")
-@_store_option()
+@store_option()
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Global seed; each (architecture, repeat) derives its own seed from it.")
 @click.option("--repeats", type=int, default=1, show_default=True,
@@ -71,7 +61,8 @@ def cli() -> None:
 @click.option("--shard", default=None, metavar="I/K",
               help="Score only shard I of K (a deterministic split by architecture); combine with `zcbench merge`.")
 @click.option("--workers", type=int, default=1, show_default=True,
-              help="Local worker processes; each gets threads/workers torch threads. Scores equal a 1-worker run.")
+              help="Local worker processes; each gets threads/workers torch threads. Scores equal a 1-worker run "
+                   "at the same threads per worker bit for bit (docs/reproducibility.md).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="ray: dispatch cells to a Ray cluster (this process alone writes the store).")
 @click.option("--address", default=None, help="Ray cluster address (default: start a local Ray instance).")
@@ -120,7 +111,7 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
 
 
 @cli.command(context_settings=CONTEXT)
-@_store_option()
+@store_option()
 @bench_option
 @dataset_option
 @click.option("--gt", "gt_path", type=click.Path(), default=None,
@@ -142,7 +133,7 @@ def evaluate(store, bench, dataset, gt_path, target, archs, as_json):
 
 
 @cli.command(context_settings=CONTEXT)
-@_store_option()
+@store_option()
 @bench_option
 @dataset_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
@@ -247,7 +238,7 @@ def gt():
 
 
 @gt.command("import", context_settings=CONTEXT)
-@_store_option()
+@store_option()
 @bench_option
 @click.option("--csv", "csv_path", type=click.Path(), default=None,
               help="The compact table (NB-201: nats_tss_200ep_test_acc.csv; row i = official index i).")
@@ -285,7 +276,42 @@ def merge(stores, out):
 
 
 @cli.command(context_settings=CONTEXT)
-@_store_option()
+@click.argument("store_a", type=click.Path(dir_okay=False))
+@click.argument("store_b", required=False, type=click.Path(dir_okay=False))
+@click.option("--bench", default=None, help="Only this benchmark (default: every group both stores hold).")
+@click.option("--dataset", default=None, help="Only this dataset.")
+@click.option("--entry", "entries", multiple=True, metavar="A[=B]",
+              help="Compare entry A of the first store with entry B of the second (default: every label both "
+                   "hold, each with itself). Repeat for several pairs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def compare(store_a, store_b, bench, dataset, entries, as_json):
+    """Compare two stores cell by cell: how far apart the values are, what flipped, what it does to ranks.
+
+    For every score the table gives the cells both sides scored, how many are bit for bit equal, the
+    largest and 99th-percentile relative difference and the largest absolute one (over cells finite on
+    both sides), the NaN and infinity flips, Kendall tau between the two sides and the largest rank
+    shift; and, from the run records, which settings differ (CPU, kernel path, threads, device, ...).
+    This is how docs/reproducibility.md measures its tolerances.
+
+    \b
+    Examples:
+      zcbench score --proxy az --archs uniform1000-seed0 --limit 200 --threads 1 --store t1.h5
+      ATEN_CPU_CAPABILITY=avx2 zcbench score --proxy az --archs uniform1000-seed0 --limit 200 --threads 1 --store avx2.h5
+      zcbench compare t1.h5 avx2.h5
+      zcbench compare study.h5 --entry az=az@1a2b3c4d          # two entries of one store (float32 vs float64)
+    """
+    from zcbench.compare import compare_stores, render, to_dict
+
+    pairs = [(a, b or a) for a, _, b in (e.partition("=") for e in entries)]
+    result = compare_stores(store_a, store_b, bench=bench, dataset=dataset, pairs=pairs or None)
+    if as_json:
+        click.echo(json.dumps(to_dict(result), indent=2, allow_nan=False))
+    else:
+        click.echo(render(result, store_a, store_b or store_a))
+
+
+@cli.command(context_settings=CONTEXT)
+@store_option()
 @bench_option
 @click.option("--gt", "gt_path", type=click.Path(), default=None, help="Ground truth to use instead of the store's.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (created if needed).")
@@ -298,25 +324,22 @@ def report(store, bench, gt_path, out):
 
 
 @cli.command(context_settings=CONTEXT)
-@_store_option()
-def info(store):
-    """Summarise a store: groups, ground truth, proxy entries and how much of each is scored."""
-    import numpy as np
+@store_option()
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the whole summary as JSON (each entry's runs under `runs`, each run's cell count under "
+                   "`cells`).")
+def info(store, as_json):
+    """Summarise a store: groups, ground truth, proxy entries and every run that scored them.
 
-    from zcbench.store import FAILED, OK, Store
+    Each run's provenance record says how its cells were computed: code version, torch, device, CPU
+    model and kernel path, threads, workers, backend, options, start and end time, and how many cells it
+    wrote. A run that shows no end time was killed; its finished cells are kept.
+    """
+    from zcbench.info import render_summary
+    from zcbench.store import Store
 
-    st = Store(store)
-    for bench, dataset in st.groups():
-        view = st.read(bench, dataset)
-        click.echo(f"{bench}/{dataset}: {len(view.archs)} architectures")
-        for target, (values, contract) in view.gt.items():
-            click.echo(f"  gt {target}: {int(np.isfinite(values).sum())} values, {contract.get('split')}, "
-                       f"{contract.get('epochs')} epochs, source {contract.get('source')}")
-        for label, entry in sorted(view.entries.items()):
-            ok = int((entry.status == OK).sum())
-            failed = int((entry.status == FAILED).sum())
-            click.echo(f"  {label}: {ok} ok, {failed} failed cells; config {entry.config_hash[:8]}; "
-                       f"{entry.provenance.get('device', '?')}, zcbench {entry.provenance.get('code_version', '?')}")
+    summary = Store(store).summary()
+    click.echo(json.dumps(summary, indent=2, allow_nan=False, default=str) if as_json else render_summary(summary))
 
 
 cli.add_command(figures)

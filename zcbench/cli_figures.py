@@ -8,12 +8,12 @@ import math
 
 import click
 
-from zcbench.clikit import CONTEXT
+from zcbench.clikit import CONTEXT, store_option
 from zcbench.errors import ZCBenchError
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--store", required=True, type=click.Path(dir_okay=False), help="The HDF5 score store to read.")
+@store_option("The HDF5 score store to read.")
 @click.option("--bench", default="nb201", show_default=True, help="Benchmark (search space).")
 @click.option("--dataset", default=None,
               help="Draw everything on this dataset (default: the paper's, ImageNet16-120 for the figures and "
@@ -59,8 +59,7 @@ def _num(x: float) -> float | None:
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--store", default="zcbench-store.h5", show_default=True, type=click.Path(dir_okay=False),
-              help="The HDF5 score store of this study.")
+@store_option()
 @click.option("--bench", default="nb201", show_default=True, help="Benchmark (search space).")
 @click.option("--dataset", default="cifar10", show_default=True, help="Dataset of the benchmark.")
 @click.option("--proxies", required=True, metavar="SCORES",

@@ -1,5 +1,5 @@
 """`zcbench report`: one self-contained HTML page with every figure and table the store supports, the
-ground-truth contracts and the provenance of every proxy entry (config hash, code version, device, data).
+ground-truth contracts and the provenance of every run that scored each proxy entry (code, device, CPU, threads).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from zcbench.errors import ZCBenchError
-from zcbench.store import FAILED, OK, Store
+from zcbench.store import Store
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -32,22 +32,26 @@ def _table(frame: pd.DataFrame) -> str:
 
 def _provenance(store: Store) -> str:
     parts = []
-    for bench, dataset in store.groups():
-        view = store.read(bench, dataset)
-        parts.append(f"<h3>{html.escape(bench)}/{html.escape(dataset)}: {len(view.archs)} architectures</h3>")
-        if view.gt:
-            rows = [{"target": t, "values": int(pd.notna(v).sum()), **c} for t, (v, c) in view.gt.items()]
+    for group in store.summary()["groups"]:
+        parts.append(f"<h3>{html.escape(group['bench'])}/{html.escape(group['dataset'])}: "
+                     f"{group['archs']} architectures</h3>")
+        if group["gt"]:
+            rows = [{"target": t, "values": gt["values"], **gt["contract"]} for t, gt in group["gt"].items()]
             parts.append("<p>Ground-truth contract</p>" + _table(pd.DataFrame(rows)))
         rows = []
-        for label, entry in sorted(view.entries.items()):
-            p = entry.provenance
-            rows.append({"entry": label, "ok": int((entry.status == OK).sum()),
-                         "failed": int((entry.status == FAILED).sum()), "config hash": entry.config_hash[:12],
-                         "code": p.get("code_version", ""), "torch": p.get("torch_version", ""),
-                         "device": p.get("device", ""), "threads": p.get("threads", ""),
-                         "data": p.get("data", ""), "scored at": p.get("scored_at", "")})
+        for label, entry in group["entries"].items():
+            for number, run in enumerate(entry["runs"], 1):
+                rows.append({"entry": label, "config hash": entry["config_hash"][:12], "run": number,
+                             "cells": run["cells"], "failed": run["failed"], "started": run.get("started", ""),
+                             "ended": run.get("ended") or "killed", "code": run.get("code_version", ""),
+                             "torch": run.get("torch", run.get("torch_version", "")),
+                             "device": run.get("device", ""), "cpu": run.get("cpu", ""),
+                             "kernel path": run.get("cpu_capability", ""), "threads": run.get("threads", ""),
+                             "workers": run.get("workers", ""), "backend": run.get("backend", ""),
+                             "data": run.get("data", "")})
         if rows:
-            parts.append("<p>Proxy entries and their provenance</p>" + _table(pd.DataFrame(rows)))
+            parts.append("<p>Proxy entries and the runs that scored them (one row per run)</p>"
+                         + _table(pd.DataFrame(rows)))
     return "\n".join(parts)
 
 

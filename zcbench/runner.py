@@ -11,10 +11,8 @@ import dataclasses
 import hashlib
 import json
 import math
-import platform
 import re
 import resource
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,7 +23,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-import zcbench
 from zcbench.benchmark import Benchmark
 from zcbench.errors import ZCBenchError
 from zcbench.executors import CellJob, local_pool, ray_pool
@@ -33,8 +30,9 @@ from zcbench.inits import INITS, bypass_batchnorm
 from zcbench.inputs import InputSource, prepare, source_for
 from zcbench.data import data_root as resolve_data_root
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, ProxySpec, get_benchmark, get_proxy
+from zcbench.provenance import cpu_label, device_name, machine, new_run, now
 from zcbench.runtime import tune_allocator
-from zcbench.store import OK, Store, config_diff
+from zcbench.store import OK, Store, StoreWriter, config_diff
 
 SEED_POLICY = "sha256('seed|benchmark|dataset|arch|repeat') first 8 bytes, 63 bits"
 
@@ -124,17 +122,6 @@ def entry_label(spec: ProxySpec, config: Mapping[str, Any]) -> str:
     if config_hash(config) == config_hash(default):
         return spec.name
     return f"{spec.name}@{config_hash(config)[:8]}"
-
-
-def _code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-            text=True, timeout=5, check=True,
-        ).stdout.strip()
-        return f"{zcbench.__version__}+g{commit}"
-    except (OSError, subprocess.SubprocessError):
-        return zcbench.__version__
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -234,7 +221,7 @@ def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: 
     info = bench.dataset(dataset)
     s = cell_seed(seed, bench.name, dataset, arch, repeat)
     record: dict[str, Any] = {"arch": arch, "repeat": repeat, "values": {}, "error": "",
-                              "time_ms": math.nan, "peak_mem_mb": math.nan}
+                              "time_ms": math.nan, "peak_mem_mb": math.nan, "machine": machine(device)}
     try:
         torch.manual_seed(s)  # constructor ('default') and re-initialisation draw from the cell's seed
         model = bench.build(arch, dataset).to(device)
@@ -285,6 +272,7 @@ class RunSummary:
     entries: list[EntryStats]
     workers: int = 1
     backend: str = "local"
+    cpu: str = ""
 
     def render(self) -> str:
         head = (f"zcbench score: {self.bench}/{self.dataset}, {self.n_archs} architectures x {self.repeats} "
@@ -303,7 +291,7 @@ class RunSummary:
                  for r in rows]
         lines = [head, *table,
                  f"wall {self.wall_s:.1f} s, {self.workers} worker(s) x {self.threads} thread(s), backend {self.backend}, "
-                 f"device {self.device}, torch {torch.__version__}"]
+                 f"device {self.device}, torch {torch.__version__}" + (f", {self.cpu}" if self.cpu else "")]
         for e in self.entries:
             for err in e.errors[:3]:
                 lines.append(f"failed [{e.label}] {err}")
@@ -398,17 +386,9 @@ def run_scoring(
         plans.append(EntryPlan(proxy, opts, source, config, config_hash(config), entry_label(proxy.spec, config)))
     threads = max(1, torch.get_num_threads() // workers)
     allocator = tune_allocator()  # this process; workers tune their own the same way
-    provenance = {
-        "code_version": _code_version(),
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
-        "threads": threads,
-        "workers": workers,
-        "backend": backend,
-        "allocator": allocator,
-        "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    settings = {"threads": threads, "workers": workers, "backend": backend, "address": address,
+                "allocator": allocator, "seed": seed, "repeats": repeats, "batch_size": batch_size,
+                "shard": f"{shard[0]}/{shard[1]}" if shard else None}
     start = time.perf_counter()
     stats = [EntryStats(plan.label) for plan in plans]
     store = Store(store_path)
@@ -420,9 +400,11 @@ def run_scoring(
                 "spec": json.dumps(_spec_dict(plan.proxy.spec)),
                 "config": json.dumps(plan.config, sort_keys=True),
                 "config_hash": plan.config_hash,
-                "provenance": json.dumps({**provenance, "data": plan.source.provenance}, sort_keys=True),
             }
             writer.begin_entry(bench.name, dataset, plan.label, attrs, list(plan.proxy.spec.components), repeats)
+        runs = RunJournal(writer, bench.name, dataset, [
+            (plan.label, new_run(dev, {**settings, "options": plan.options, "data": plan.source.provenance}))
+            for plan in plans])
         total = sum(1 for arch in archs for cells in done for rep in range(repeats) if (arch, rep) not in cells)
 
         def jobs() -> Iterator[CellJob]:
@@ -444,10 +426,10 @@ def run_scoring(
             results = ((job, score_cell(bench, dataset, plans[job.plan].proxy, job.arch, job.repeat, seed=seed,
                                         batch_size=batch_size, options=plans[job.plan].options, device=dev,
                                         peak=peak, source=plans[job.plan].source)) for job in jobs())
-        with tqdm(total=total, desc=f"{bench.name}/{dataset}", unit="cell", disable=not progress,
-                  file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+        with runs, tqdm(total=total, desc=f"{bench.name}/{dataset}", unit="cell", disable=not progress,
+                        file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
             for job, record in results:
-                writer.add_cell(bench.name, dataset, plans[job.plan].label, record)
+                writer.add_cell(bench.name, dataset, plans[job.plan].label, runs.claim(job.plan, record))
                 st = stats[job.plan]
                 if record["status"] == "ok":
                     st.scored += 1
@@ -459,7 +441,52 @@ def run_scoring(
                 bar.update(1)
     return RunSummary(store=store.path, bench=bench.name, dataset=dataset, n_archs=len(archs), repeats=repeats,
                       device=str(dev), threads=threads, wall_s=time.perf_counter() - start, entries=stats,
-                      workers=workers, backend=backend)
+                      workers=workers, backend=backend, cpu=cpu_label() if dev.type == "cpu" else device_name(dev))
+
+
+class RunJournal:
+    """The provenance records of one run, one per entry, journaled beside its cells.
+
+    An entry's record is journaled with its first cell (a run that scores nothing for an entry leaves no
+    record there), again whenever a cell comes from a machine not seen before (workers may sit on other
+    hosts), and once more at the end with the end time and how the run ended. A killed run keeps
+    `ended: null`. Used as a context manager around the loop over results.
+    """
+
+    def __init__(self, writer: StoreWriter, bench: str, dataset: str, records: list[tuple[str, dict[str, Any]]]
+                 ) -> None:
+        self.writer, self.bench, self.dataset = writer, bench, dataset
+        self.labels = [label for label, _ in records]
+        self.records = [record for _, record in records]
+        self.journaled = [False] * len(records)
+
+    def _journal(self, plan: int) -> None:
+        self.writer.record_run(self.bench, self.dataset, self.labels[plan], self.records[plan])
+        self.journaled[plan] = True
+
+    def claim(self, plan: int, record: dict[str, Any]) -> dict[str, Any]:
+        """The cell record as the journal keeps it: tagged with this run's id, its machine noted in the run."""
+        cell = dict(record)
+        where = cell.pop("machine", None)
+        machines = self.records[plan]["machines"]
+        new_machine = where is not None and where not in machines
+        if new_machine:
+            machines.append(where)
+        if new_machine or not self.journaled[plan]:
+            self._journal(plan)
+        cell["run"] = self.records[plan]["id"]
+        return cell
+
+    def __enter__(self) -> "RunJournal":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        status = "completed" if kind is None else ("interrupted" if issubclass(kind, KeyboardInterrupt)
+                                                   else f"failed: {kind.__name__}: {exc}"[:300])
+        for plan, record in enumerate(self.records):
+            if self.journaled[plan]:
+                record.update(ended=now(), status=status)
+                self._journal(plan)
 
 
 def _scored_cells(view, plan: EntryPlan, store: Store, bench: str, dataset: str) -> set[tuple[str, int]]:

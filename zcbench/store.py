@@ -6,7 +6,9 @@ Layout (group per `/<benchmark>/<dataset>/`):
   gt/<target> float32 [n_arch], attrs = the ground-truth contract
   proxy/<label>/<component>, time_ms, peak_mem_mb  float64 [n_arch, n_repeat]
   proxy/<label>/status  int8 (0 pending, 1 ok, 2 failed), proxy/<label>/error  str
-  proxy/<label> attrs: spec, config, config_hash, provenance (JSON)
+  proxy/<label>/run     int32 [n_arch, n_repeat]: which run wrote the cell (index into runs; -1 none)
+  proxy/<label>/runs    str [n_runs]: one JSON provenance record per scoring run (docs/store-format.md)
+  proxy/<label> attrs: spec, config, config_hash (JSON)
 
 The HDF5 file is never modified in place. Scores go to `<store>.journal` (one JSON line per result,
 flushed and fsync'd); folding writes a new file and atomically renames it over the old one, then removes
@@ -16,6 +18,7 @@ see the journal too (it is applied to an in-memory copy). One writer at a time: 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -33,10 +36,12 @@ import numpy as np
 from zcbench.errors import ZCBenchError
 
 FORMAT = "zcbench-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-run provenance (`run`, `runs`); format 1 kept one `provenance` attribute per entry
 PENDING, OK, FAILED = 0, 1, 2
 STATUS_NAMES = {PENDING: "pending", OK: "ok", FAILED: "failed"}
-META_ARRAYS = ("status", "error", "time_ms", "peak_mem_mb")
+META_ARRAYS = ("status", "error", "time_ms", "peak_mem_mb", "run")
+RUN, RUNS = "run", "runs"
+NO_RUN = -1
 _STR = h5py.string_dtype()
 
 
@@ -65,7 +70,7 @@ def _row_arrays(group: h5py.Group) -> Iterator[h5py.Dataset]:
     for ds in group["gt"].values():
         yield ds
     for entry in group["proxy"].values():
-        yield from entry.values()
+        yield from (ds for name, ds in entry.items() if name != RUNS)
 
 
 def _arch_rows(group: h5py.Group, archs: list[str], index: Mapping[str, int] | None = None) -> np.ndarray:
@@ -104,6 +109,8 @@ def _ensure_entry(group: h5py.Group, label: str, attrs: Mapping[str, Any], compo
         if entry.attrs["config_hash"] != attrs["config_hash"]:
             diff = config_diff(json.loads(entry.attrs["config"]), json.loads(attrs["config"]))
             raise ZCBenchError(f"entry {label} of {group.name} holds another config ({diff})")
+        if RUN not in entry:
+            _upgrade_format1_entry(entry, label)
     else:
         entry = proxies.create_group(label)
         for comp in [*components, "time_ms", "peak_mem_mb"]:
@@ -112,25 +119,74 @@ def _ensure_entry(group: h5py.Group, label: str, attrs: Mapping[str, Any], compo
         entry.create_dataset("status", shape=(n_arch, 0), maxshape=(None, None), dtype=np.int8,
                              chunks=(4096, 1), fillvalue=PENDING)
         entry.create_dataset("error", shape=(n_arch, 0), maxshape=(None, None), dtype=_STR, chunks=(4096, 1))
+        entry.create_dataset(RUN, shape=(n_arch, 0), maxshape=(None, None), dtype=np.int32, chunks=(4096, 1),
+                             fillvalue=NO_RUN)
+        entry.create_dataset(RUNS, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(64,))
     for key, value in attrs.items():
         entry.attrs[key] = value
     if entry["status"].shape[1] < n_repeat:
-        for ds in entry.values():
-            ds.resize(n_repeat, axis=1)
+        for name, ds in entry.items():
+            if name != RUNS:
+                ds.resize(n_repeat, axis=1)
     return entry
+
+
+def _format1_runs(label: str, provenance: Mapping[str, Any], status: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    """A format-1 entry's one `provenance` attribute as a single run that wrote every scored cell.
+
+    Format 1 overwrote that attribute on every run, so it describes the entry's last run only; the record
+    says so, and its id is derived from its content, so that merging the same store twice does not
+    duplicate it.
+    """
+    record = dict(provenance)
+    record["id"] = "format1-" + hashlib.sha256(json.dumps([label, record], sort_keys=True).encode()).hexdigest()[:16]
+    record["note"] = ("written by zcbench store format 1, which kept only the last run's provenance: "
+                      "the cells of earlier runs are attributed to it")
+    run = np.where(status == PENDING, NO_RUN, 0).astype(np.int32)
+    return [record], run
+
+
+def _upgrade_format1_entry(entry: h5py.Group, label: str) -> None:
+    provenance = json.loads(entry.attrs.get("provenance", "{}"))
+    records, run = _format1_runs(label, provenance, entry["status"][...])
+    entry.create_dataset(RUN, data=run, maxshape=(None, None), chunks=(4096, 1), fillvalue=NO_RUN)
+    entry.create_dataset(RUNS, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(64,))
+    for record in records:
+        _upsert_run(entry, record)
+    if "provenance" in entry.attrs:
+        del entry.attrs["provenance"]
+
+
+def _run_ids(entry: h5py.Group) -> list[str]:
+    return [json.loads(text)["id"] for text in entry[RUNS].asstr()[...]]
+
+
+def _upsert_run(entry: h5py.Group, record: Mapping[str, Any]) -> int:
+    """Store a run's record (replacing an earlier version with the same id); returns its index."""
+    runs = entry[RUNS]
+    ids = _run_ids(entry)
+    text = json.dumps(record, sort_keys=True, allow_nan=True)
+    if record["id"] in ids:
+        index = ids.index(record["id"])
+    else:
+        index = len(ids)
+        runs.resize(index + 1, axis=0)
+    runs[index] = text
+    return index
 
 
 def _apply_records(h5: h5py.File, records: list[dict[str, Any]]) -> None:
     """Apply journal records (idempotent: applying twice gives the same file content)."""
-    entries = [r for r in records if r.get("kind") == "entry"]
-    cells = [r for r in records if r.get("kind") == "cell"]
-    attrs_of = {(r["bench"], r["dataset"], r["label"]): r for r in entries}
-    by_entry: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for rec in cells:
-        by_entry.setdefault((rec["bench"], rec["dataset"], rec["label"]), []).append(rec)
-    for key, entry_rec in attrs_of.items():
-        by_entry.setdefault(key, [])
-    for (bench, dataset, label), recs in by_entry.items():
+    attrs_of: dict[tuple[str, str, str], dict[str, Any]] = {}
+    by_entry: dict[tuple[str, str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    for rec in records:
+        key = (rec.get("bench"), rec.get("dataset"), rec.get("label"))
+        if rec.get("kind") == "entry":
+            attrs_of[key] = rec
+        if rec.get("kind") in ("entry", "run", "cell"):
+            runs, cells = by_entry.setdefault(key, ([], []))
+            {"run": runs, "cell": cells}.get(rec["kind"], []).append(rec)
+    for (bench, dataset, label), (run_recs, recs) in by_entry.items():
         header = attrs_of.get((bench, dataset, label))
         if header is None:  # cells without their entry header cannot be placed
             continue
@@ -140,19 +196,30 @@ def _apply_records(h5: h5py.File, records: list[dict[str, Any]]) -> None:
         rows = _arch_rows(group, archs, index) if recs else np.zeros(0, dtype=np.int64)
         n_repeat = max([header.get("n_repeat", 1), *[r["repeat"] + 1 for r in recs]])
         entry = _ensure_entry(group, label, header["attrs"], header["components"], n_repeat)
+        run_index = {r["record"]["id"]: _upsert_run(entry, r["record"]) for r in run_recs}
         if not recs:
             continue
-        arrays = {name: (ds.asstr()[...] if name == "error" else ds[...]) for name, ds in entry.items()}
+        arrays = _load_arrays(entry)
         for row, rec in zip(rows, recs):
             rep = rec["repeat"]
             arrays["status"][row, rep] = OK if rec["status"] == "ok" else FAILED
             arrays["error"][row, rep] = rec.get("error") or ""
             arrays["time_ms"][row, rep] = rec["time_ms"]
             arrays["peak_mem_mb"][row, rep] = rec["peak_mem_mb"]
+            arrays[RUN][row, rep] = run_index.get(rec.get("run"), NO_RUN)
             for comp in header["components"]:
                 arrays[comp][row, rep] = rec["values"].get(comp, math.nan) if rec["status"] == "ok" else math.nan
-        for name, ds in entry.items():
-            ds[...] = arrays[name]
+        _save_arrays(entry, arrays)
+
+
+def _load_arrays(entry: h5py.Group) -> dict[str, np.ndarray]:
+    """An entry's per-cell arrays in memory (its run records stay in the file)."""
+    return {name: (ds.asstr()[...] if name == "error" else ds[...]) for name, ds in entry.items() if name != RUNS}
+
+
+def _save_arrays(entry: h5py.Group, arrays: Mapping[str, np.ndarray]) -> None:
+    for name, values in arrays.items():
+        entry[name][...] = values
 
 
 def merge_view(h5: h5py.File, view: "DatasetView") -> int:
@@ -183,16 +250,18 @@ def merge_view(h5: h5py.File, view: "DatasetView") -> int:
     copied = 0
     for label, entry in view.entries.items():
         attrs = {"spec": json.dumps(entry.spec), "config": json.dumps(entry.config, sort_keys=True),
-                 "config_hash": entry.config_hash, "provenance": json.dumps(entry.provenance, sort_keys=True)}
+                 "config_hash": entry.config_hash}
         target = _ensure_entry(group, label, attrs, entry.components, entry.status.shape[1])
-        arrays = {name: (ds.asstr()[...] if name == "error" else ds[...]) for name, ds in target.items()}
+        # every input's run records are kept (by id, so merging twice adds none); cells point to them anew
+        run_map = np.array([_upsert_run(target, record) for record in entry.runs] + [NO_RUN], dtype=np.int32)
+        arrays = _load_arrays(target)
         reps = entry.status.shape[1]
         take = (entry.status == OK) & (arrays["status"][rows, :reps] != OK)
         src_rows, src_reps = np.nonzero(take)
         for name in arrays:
-            arrays[name][rows[src_rows], src_reps] = entry.arrays[name][src_rows, src_reps]
-        for name, ds in target.items():
-            ds[...] = arrays[name]
+            source = entry.arrays[name][src_rows, src_reps]
+            arrays[name][rows[src_rows], src_reps] = run_map[source] if name == RUN else source
+        _save_arrays(target, arrays)
         copied += len(src_rows)
     return copied
 
@@ -225,7 +294,7 @@ class EntryView:
     spec: dict[str, Any]
     config: dict[str, Any]
     config_hash: str
-    provenance: dict[str, Any]
+    runs: list[dict[str, Any]]  # one provenance record per scoring run, oldest first
     arrays: dict[str, np.ndarray]
 
     @property
@@ -239,6 +308,29 @@ class EntryView:
     @property
     def status(self) -> np.ndarray:
         return self.arrays["status"]
+
+    def run_summaries(self) -> list[dict[str, Any]]:
+        """Each run's record with the counts of the cells whose current values it wrote: `cells` (ok or
+        failed), `ok`, `failed`. A cell rescored by a later run counts for that run only."""
+        run, status = self.arrays[RUN], self.status
+        out = []
+        for k, record in enumerate(self.runs):
+            mine = run == k
+            ok, failed = int((mine & (status == OK)).sum()), int((mine & (status == FAILED)).sum())
+            out.append({**record, "cells": ok + failed, "ok": ok, "failed": failed})
+        return out
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """The record of the most recent run that wrote cells ({} if none did)."""
+        counts = np.bincount(self.arrays[RUN][self.arrays[RUN] >= 0], minlength=len(self.runs))
+        with_cells = [k for k in range(len(self.runs)) if counts[k]]
+        return dict(self.runs[with_cells[-1]]) if with_cells else {}
+
+    def devices(self) -> list[str]:
+        """The devices of the runs whose cells the entry holds, in run order."""
+        counts = np.bincount(self.arrays[RUN][self.arrays[RUN] >= 0], minlength=len(self.runs))
+        return list(dict.fromkeys(r.get("device", "?") for k, r in enumerate(self.runs) if counts[k]))
 
     def scored(self) -> np.ndarray:
         """Rows with at least one repeat scored ok."""
@@ -276,15 +368,17 @@ def _read_view(group: h5py.Group, bench: str, dataset: str) -> DatasetView:
     for target, ds in group["gt"].items():
         view.gt[target] = (ds[...].astype(np.float64), {k: _plain(v) for k, v in ds.attrs.items()})
     for label, entry in group["proxy"].items():
-        arrays = {}
-        for name, ds in entry.items():
-            arrays[name] = ds.asstr()[...] if name == "error" else ds[...]
+        arrays = _load_arrays(entry)
+        if RUNS in entry:
+            runs = [json.loads(text) for text in entry[RUNS].asstr()[...]]
+        else:  # format 1
+            runs, arrays[RUN] = _format1_runs(label, json.loads(entry.attrs.get("provenance", "{}")), arrays["status"])
         view.entries[label] = EntryView(
             label=label,
             spec=json.loads(entry.attrs["spec"]),
             config=json.loads(entry.attrs["config"]),
             config_hash=str(entry.attrs["config_hash"]),
-            provenance=json.loads(entry.attrs.get("provenance", "{}")),
+            runs=runs,
             arrays=arrays,
         )
     return view
@@ -373,6 +467,30 @@ class Store:
             group = _group(h5, bench, dataset, create=False)
             return None if group is None else _read_view(group, bench, dataset)
 
+    def summary(self) -> dict[str, Any]:
+        """What the store holds, as plain JSON-able data (`zcbench info --json`): per benchmark/dataset group
+        its architectures, ground-truth contracts and entries, each entry with its config, cell counts and
+        `runs` (every run's provenance record with `cells`, the number of cells it wrote)."""
+        with self.open_read() as h5:
+            version = int(h5.attrs.get("format_version", FORMAT_VERSION))
+        groups = []
+        for bench, dataset in self.groups():
+            view = self.read(bench, dataset)
+            entries = {}
+            for label, entry in sorted(view.entries.items()):
+                entries[label] = {
+                    "proxy": entry.name, "config_hash": entry.config_hash, "config": entry.config,
+                    "components": entry.components, "repeats": int(entry.status.shape[1]),
+                    "ok": int((entry.status == OK).sum()), "failed": int((entry.status == FAILED).sum()),
+                    "runs": entry.run_summaries(),
+                }
+            gt = {target: {"values": int(np.isfinite(values).sum()), "contract": contract}
+                  for target, (values, contract) in view.gt.items()}
+            groups.append({"bench": bench, "dataset": dataset, "archs": len(view.archs),
+                           "indexed": int((view.index >= 0).sum()), "gt": gt, "entries": entries})
+        return {"store": str(self.path), "format_version": version, "pending_journal": self.journal_path.exists(),
+                "groups": groups}
+
     # ---- writing -----------------------------------------------------------------------------------
     @contextmanager
     def writer(self) -> Iterator["StoreWriter"]:
@@ -435,7 +553,12 @@ class StoreWriter:
         self._append({"kind": "entry", "bench": bench, "dataset": dataset, "label": label,
                       "attrs": dict(attrs), "components": list(components), "n_repeat": n_repeat})
 
+    def record_run(self, bench: str, dataset: str, label: str, record: Mapping[str, Any]) -> None:
+        """Journal a run's provenance record (again, with the same id, to update it: its end, its machines)."""
+        self._append({"kind": "run", "bench": bench, "dataset": dataset, "label": label, "record": dict(record)})
+
     def add_cell(self, bench: str, dataset: str, label: str, record: Mapping[str, Any]) -> None:
+        """Journal one cell; its `run` names the id of the run record it belongs to."""
         self._append({"kind": "cell", "bench": bench, "dataset": dataset, "label": label, **record})
 
     def close(self) -> None:
@@ -454,7 +577,7 @@ class StoreWriter:
                 h5 = h5py.File(tmp, "r+")
             else:
                 h5 = h5py.File(tmp, "w")
-                _init_root(h5)
+            _init_root(h5)  # a format-1 file's entries are upgraded as they are written; readers take both
             try:
                 yield h5
             finally:
