@@ -12,7 +12,7 @@ import shlex
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import matplotlib as mpl
 import numpy as np
@@ -209,22 +209,20 @@ class Built:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A figure or table and what it needs from the store.
+    """A figure or table and what it needs from the store; register it with `zcbench.registry.register_figure`.
 
     `required`: proxies without which it cannot be built; `wanted`: the paper's full set (missing ones
     are reported with the command that scores them, not fatal); `min_proxies`: distinct stored proxies
-    needed; `paper_datasets`: the datasets the paper uses (on NB-201; on another benchmark the recipe
-    uses all of its datasets, without paper values); `benches`: the benchmarks it applies to (None: any).
+    needed. Which datasets (and subset) it is drawn on, and the numbers it is compared with, are the
+    benchmark's facts (`Benchmark.paper`); without them it is drawn on every dataset of the benchmark.
     """
 
     name: str
     title: str
     build: Callable[["Context", list[str]], Built]
-    paper_datasets: tuple[str, ...]
     required: tuple[str, ...] = ()
     wanted: tuple[str, ...] = ()
     min_proxies: int = 1
-    benches: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -271,11 +269,21 @@ class Context:
         return proxy_labels(view) if view is not None else {}
 
     def datasets(self, recipe: Recipe) -> list[str]:
+        """The caller's --dataset, else those the benchmark's paper draws the recipe on, else all."""
         if self.dataset is not None:
             return [self.dataset]
-        if self.bench.name == "nb201":
-            return list(recipe.paper_datasets)
+        paper = self.bench.paper
+        if paper is not None and recipe.name in paper.datasets:
+            return list(paper.datasets[recipe.name])
         return list(self.bench.datasets)
+
+    def paper_values(self, recipe: str) -> Any:
+        """The benchmark's paper numbers for a recipe (its documented format), or None."""
+        return self.bench.paper.values.get(recipe) if self.bench.paper is not None else None
+
+    def paper_subset(self, recipe: str) -> str | None:
+        """The shipped subset the benchmark's paper draws a recipe on, or None."""
+        return self.bench.paper.subsets.get(recipe) if self.bench.paper is not None else None
 
     def panel(self, dataset: str, addresses: Sequence[str], archs: Sequence[str] | None = None) -> Panel:
         """Scores on the architectures they all scored (within `archs`, else the caller's --archs)."""
@@ -308,22 +316,21 @@ class Context:
         tail = f" --archs {shlex.quote(archs)}" if archs else ""
         real = [p for p in proxies if _needs_real_batch(p)]
         plain = [p for p in proxies if p not in real]
+        # real batches come from the dataset's reader, or are synthetic where it has none
+        data = " --data-root DIR" if self.bench.dataset(dataset).real_data is not None else " --synthetic-data"
         commands = []
-        for group, extra in ((plain, ""), (real, " --data-root DIR")):
+        for group, extra in ((plain, ""), (real, data)):
             if group:
                 commands.append(base + "".join(f" --proxy {p}" for p in group) + tail + extra)
         return commands
 
     def gt_command(self) -> str:
-        source = ("../shared/data/nb201/nats_tss_200ep_test_acc.csv" if self.bench.name == "nb201" else "PATH")
-        return f"zcbench gt import --store {shlex.quote(str(self.store))} --bench {self.bench.name} --csv {source}"
+        args = f" {self.bench.gt_import_args}" if self.bench.gt_import_args else ""
+        return f"zcbench gt import --store {shlex.quote(str(self.store))} --bench {self.bench.name}{args}"
 
     def plan(self, recipe: Recipe) -> tuple[list[str], list[Gap]]:
         """The datasets the recipe can use, and the gaps (fatal for a dataset, or only incomplete)."""
         usable, gaps = [], []
-        if recipe.benches is not None and self.bench.name not in recipe.benches:
-            reason = f"applies to {', '.join(recipe.benches)}, not {self.bench.name}"
-            return [], [Gap(dataset, reason, (), True) for dataset in self.datasets(recipe)]
         for dataset in self.datasets(recipe):
             if dataset not in self.bench.datasets:
                 gaps.append(Gap(dataset, f"benchmark {self.bench.name} has no dataset {dataset}", (), True))
@@ -356,15 +363,15 @@ def _needs_real_batch(proxy: str) -> bool:
         return False
 
 
-def stratified_panel(ctx: Context, dataset: str,
-                     addresses: Sequence[str]) -> tuple[Panel, list[str], Built]:
-    """The paper draws Figs. 4 and 5 on the accuracy-stratified subset. Keep the scores that cover all of it
-    and drop the others with a note and the command that scores them; if none covers it, draw every score
-    on the architectures they all scored. Returns the panel, the addresses it holds, and the notes."""
-    from zcbench.analysis import STRATIFIED_NAME
-
+def paper_subset_panel(ctx: Context, recipe: str, dataset: str,
+                       addresses: Sequence[str]) -> tuple[Panel, list[str], Built]:
+    """Draw a recipe on the subset the benchmark's paper uses for it (e.g. the accuracy-stratified subset of
+    Figs. 4 and 5). Keep the scores that cover all of it and drop the others with a note and the command
+    that scores them; if none covers it, or there is no such subset, draw every score on the architectures
+    they all scored. Returns the panel, the addresses it holds, and the notes."""
     notes = Built()
-    path = ctx.bench.subsets().get(STRATIFIED_NAME)
+    name = ctx.paper_subset(recipe)
+    path = ctx.bench.subsets().get(name) if name else None
     if path is None:
         return ctx.panel(dataset, addresses), list(addresses), notes
     subset = ctx.bench.read_arch_file(path)
@@ -373,11 +380,11 @@ def stratified_panel(ctx: Context, dataset: str,
     if not missing:
         return ctx.panel(dataset, addresses, archs=subset), list(addresses), notes
     proxies = sorted({ctx.view(dataset).entries[a.partition(".")[0]].name for a in missing})
-    command = "For the paper's subset: " + " ; ".join(ctx.score_commands(dataset, proxies, STRATIFIED_NAME))
+    command = "For the paper's subset: " + " ; ".join(ctx.score_commands(dataset, proxies, name))
     if covering:
-        notes.notes.append(f"{', '.join(proxies)} left out: not scored on all of {STRATIFIED_NAME}. {command}")
+        notes.notes.append(f"{', '.join(proxies)} left out: not scored on all of {name}. {command}")
         return ctx.panel(dataset, covering, archs=subset), covering, notes
-    notes.notes.append(f"{STRATIFIED_NAME} is not fully scored; drawn on the common scored architectures. {command}")
+    notes.notes.append(f"{name} is not fully scored; drawn on the common scored architectures. {command}")
     return ctx.panel(dataset, addresses), list(addresses), notes
 
 

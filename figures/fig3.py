@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from zcbench.analysis import components_of
 from zcbench.figures.common import COLUMN_IN, Built, Context, Recipe, kendall_heatmap
+from zcbench.registry import register_figure
 
 
 def build(ctx: Context, datasets: list[str]) -> Built:
@@ -19,5 +20,4 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     return built
 
 
-RECIPE = Recipe("fig3", "Kendall tau between the AZ-NAS components", build,
-                paper_datasets=("ImageNet16-120",), required=("az",))
+RECIPE = register_figure(Recipe("fig3", "Kendall tau between the AZ-NAS components", build, required=("az",)))

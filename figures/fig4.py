@@ -14,7 +14,8 @@ import pandas as pd
 from zcbench.aggregate import ranks
 from zcbench.figures.common import (COLUMN_IN, FULL_IN, SYNTHETIC_NOTE, Built, Context, Recipe, figure,
                                     footnote, label_grid, panel_grid, panel_names, paper_order, rank_scatter,
-                                    save_figure, stratified_panel, tau_title, write_csv)
+                                    save_figure, paper_subset_panel, tau_title, write_csv)
+from zcbench.registry import register_figure
 
 PAPER_PROXIES = ("synflow", "naswot", "tenas", "zen", "gradsign", "zico", "az")
 
@@ -24,7 +25,7 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     for dataset in datasets:
         labels = ctx.labels(dataset)
         addresses = [labels[name] for name in paper_order(list(labels))]
-        panel, addresses, notes = stratified_panel(ctx, dataset, addresses)
+        panel, addresses, notes = paper_subset_panel(ctx, "fig4", dataset, addresses)
         built.notes += notes.notes
         truth_rank = ranks(panel.truth)
         names = panel_names(panel, addresses)
@@ -49,5 +50,5 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     return built
 
 
-RECIPE = Recipe("fig4", "Predicted vs ground-truth rank per proxy", build, paper_datasets=("ImageNet16-120",),
-                required=(), wanted=PAPER_PROXIES, min_proxies=1)
+RECIPE = register_figure(Recipe("fig4", "Predicted vs ground-truth rank per proxy", build, wanted=PAPER_PROXIES,
+                                min_proxies=1))

@@ -12,11 +12,11 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
 from zcbench.aggregate import ranks
-from zcbench.analysis import components_of
-from zcbench.evaluate import correlation
+from zcbench.analysis import components_of, correlation
 from zcbench.figures.common import (FULL_IN, RANK_CMAP, SYNTHETIC_NOTE, Built, Context, Recipe, figure,
                                     footnote, label_grid, panel_grid, panel_names, rank_scatter, save_figure,
-                                    stratified_panel, tau_title, write_csv)
+                                    paper_subset_panel, tau_title, write_csv)
+from zcbench.registry import register_figure
 
 AGGREGATES = {"linear": "Linear aggregation", "nonlinear": "Non-linear aggregation (AZ-NAS)"}
 
@@ -25,7 +25,7 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     built = Built()
     for dataset in datasets:
         addresses = components_of(ctx.view(dataset), ctx.labels(dataset)["az"])
-        panel, addresses, notes = stratified_panel(ctx, dataset, addresses)
+        panel, addresses, notes = paper_subset_panel(ctx, "fig5", dataset, addresses)
         built.notes += notes.notes
         scores = {a: panel.score(a) for a in addresses}
         scores.update({m: panel.ensemble(addresses, m) for m in AGGREGATES})
@@ -53,5 +53,5 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     return built
 
 
-RECIPE = Recipe("fig5", "Predicted vs ground-truth rank: AZ-NAS components and aggregates", build,
-                paper_datasets=("ImageNet16-120",), required=("az",))
+RECIPE = register_figure(Recipe("fig5", "Predicted vs ground-truth rank: AZ-NAS components and aggregates", build,
+                                required=("az",)))

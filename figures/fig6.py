@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from zcbench.figures.common import FULL_IN, Built, Context, Recipe, kendall_heatmap, shared_axes
 from zcbench.figures.paper import NAMES
+from zcbench.registry import register_figure
 
 
 def build(ctx: Context, datasets: list[str]) -> Built:
@@ -20,5 +21,5 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     return built
 
 
-RECIPE = Recipe("fig6", "Kendall tau between every pair of proxies", build, paper_datasets=("ImageNet16-120",),
-                wanted=tuple(NAMES), min_proxies=2)
+RECIPE = register_figure(Recipe("fig6", "Kendall tau between every pair of proxies", build, wanted=tuple(NAMES),
+                                min_proxies=2))

@@ -11,6 +11,7 @@ from zcbench.analysis import best_partners, pair_ensemble_matrix
 from zcbench.figures.common import (ENSEMBLE_CMAP, FULL_IN, SYNTHETIC_NOTE, Built, Context, Recipe, box, figure,
                                     footnote, heatmap, panel_names, save_figure, shared_axes, write_csv)
 from zcbench.figures.paper import NAMES
+from zcbench.registry import register_figure
 
 
 def build(ctx: Context, datasets: list[str]) -> Built:
@@ -46,5 +47,5 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     return built
 
 
-RECIPE = Recipe("fig7", "Pairwise non-linear ensembles: tau with the ground truth", build,
-                paper_datasets=("ImageNet16-120",), wanted=tuple(NAMES), min_proxies=2)
+RECIPE = register_figure(Recipe("fig7", "Pairwise non-linear ensembles: tau with the ground truth", build,
+                                wanted=tuple(NAMES), min_proxies=2))

@@ -1,5 +1,5 @@
-"""The registry of figure and table recipes, and `build_all`, which builds what a store supports and
-says, for the rest, which command fills the gap."""
+"""`build_all`: build every registered figure and table a store supports and say, for the rest, which
+command fills the gap. Recipes register themselves (`zcbench.registry.register_figure`)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ from pathlib import Path
 from typing import Sequence
 
 from zcbench.errors import ZCBenchError
-from zcbench.figures import fig3, fig4, fig5, fig6, fig7, table1, table4, table5
 from zcbench.figures.common import Context, Gap, Recipe
-from zcbench.registry import get_benchmark
+from zcbench.registry import get_benchmark, get_figure, list_figures
 from zcbench.store import Store
-
-RECIPES: dict[str, Recipe] = {m.RECIPE.name: m.RECIPE for m in (fig3, fig4, fig5, fig6, fig7, table1, table4, table5)}
-
-
-def get_recipe(name: str) -> Recipe:
-    try:
-        return RECIPES[name]
-    except KeyError:
-        raise ZCBenchError(f"unknown figure or table {name!r}; known: {', '.join(RECIPES)}") from None
 
 
 @dataclass
@@ -37,7 +27,7 @@ class Outcome:
         return bool(self.paths)
 
 
-def build_all(store: str | Path, out: str | Path, *, bench: str = "nb201", dataset: str | None = None,
+def build_all(store: str | Path, out: str | Path, *, bench: str, dataset: str | None = None,
               only: Sequence[str] | None = None, gt_path: str | Path | None = None,
               archs: str | None = None) -> list[Outcome]:
     """Build every recipe (or those in `only`) the store supports into `out`.
@@ -49,7 +39,7 @@ def build_all(store: str | Path, out: str | Path, *, bench: str = "nb201", datas
     if dataset is not None:
         benchmark.dataset(dataset)
     Store(store).check()
-    recipes = [get_recipe(n) for n in only] if only else list(RECIPES.values())
+    recipes = [get_figure(n) for n in only] if only else [get_figure(n) for n in list_figures()]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     selected = frozenset(benchmark.resolve_archs(archs)) if archs else None

@@ -12,16 +12,18 @@ import pandas as pd
 from zcbench.analysis import correlation_ci, ground_truth_top1, runtime_ms, top1, topk_metrics
 from zcbench.figures.common import (SYNTHETIC_MARK, SYNTHETIC_NOTE, Built, Context, Recipe, display_name, fmt,
                                     fmt_pm, markdown_table, paper_order, write_csv, write_markdown)
-from zcbench.figures.paper import DATASETS, NAMES, TABLE1, TABLE1_ORACLE, TABLE1_RUNTIME_MS
+from zcbench.figures.paper import NAMES
+from zcbench.registry import register_figure
 
-
-def _paper(name: str, dataset: str) -> tuple:
-    return TABLE1.get(name, {}).get(dataset, (None,) * 4)
+#: The format of a benchmark's paper values for this table (`Benchmark.paper.values["table1"]`): proxies:
+#: proxy -> dataset -> (Kendall tau, Spearman rho, top-1 mean, top-1 std); runtime_ms: proxy -> ms/arch;
+#: oracle: dataset -> (mean, std) of the best accuracy in each pool ("Ground truth").
+NO_PAPER: dict = {"proxies": {}, "runtime_ms": {}, "oracle": {}}
 
 
 def build(ctx: Context, datasets: list[str]) -> Built:
     built = Built()
-    nb201 = ctx.bench.name == "nb201"
+    paper = ctx.paper_values("table1") or NO_PAPER
     records, sections = [], []
     for dataset in datasets:
         labels = ctx.labels(dataset)
@@ -34,8 +36,8 @@ def build(ctx: Context, datasets: list[str]) -> Built:
             sel = top1(panel, label, ctx.bench)
             entry = ctx.entry(dataset, name)
             ms = runtime_ms(entry)
-            p_tau, p_rho, p_acc, p_std = _paper(name, dataset) if nb201 else (None,) * 4
-            p_ms = TABLE1_RUNTIME_MS.get(name) if nb201 else None
+            p_tau, p_rho, p_acc, p_std = paper["proxies"].get(name, {}).get(dataset, (None,) * 4)
+            p_ms = paper["runtime_ms"].get(name)
             records.append({
                 "dataset": dataset, "proxy": name, "entry": label, "n": panel.n, "archs": panel.rows,
                 "tau": ci.tau, "tau_low": ci.tau_low, "tau_high": ci.tau_high,
@@ -55,7 +57,7 @@ def build(ctx: Context, datasets: list[str]) -> Built:
                          fmt(p_tau), fmt(ci.rho), fmt(p_rho), fmt_pm(sel.mean, sel.std) + resampled,
                          fmt_pm(p_acc, p_std), fmt(ms, 1), fmt(p_ms, 1), str(panel.n)])
         oracle = ground_truth_top1(ctx.view(dataset), ctx.truth(dataset), ctx.bench)
-        p_oracle = TABLE1_ORACLE.get(dataset) if nb201 else None
+        p_oracle = paper["oracle"].get(dataset)
         records.append({"dataset": dataset, "proxy": "ground_truth", "n": len(oracle.accuracies),
                         "top1_mean": oracle.mean, "top1_std": oracle.std, "top1_whole_space": oracle.whole_space,
                         "top1_pools": oracle.pool, "paper_top1_mean": p_oracle and p_oracle[0],
@@ -73,15 +75,16 @@ def build(ctx: Context, datasets: list[str]) -> Built:
         if any(r.get("synthetic_data") for r in records if r["dataset"] == dataset):
             notes.append(f"- {SYNTHETIC_NOTE}")
         sections.append(f"## {dataset}\n\n" + markdown_table(header, rows) + "\n\n" + "\n".join(notes))
-    title = "# Table 1: zero-cost proxies on " + ("NAS-Bench-201" if nb201 else ctx.bench.name)
+    title = f"# Table 1: zero-cost proxies on {ctx.bench.name}"
     intro = ("Kendall τ-b and Spearman ρ against the ground truth on the architectures each proxy scored (n); "
              "95% percentile bootstrap interval over architectures (1000 resamples, seed 0). Top-1: accuracy of "
              "the proxy's best architecture in 3000-architecture pools, seeds 1..5, mean ± std (ddof 0). "
-             "Paper values: AZ-NAS (CVPR 2024) Table 1, whole space.")
+             + (f"Paper values: {ctx.bench.paper.source} Table 1, whole space." if ctx.bench.paper else
+                "No paper values for this benchmark."))
     built.paths.append(write_csv(pd.DataFrame.from_records(records), ctx.out, "table1"))
     built.paths.append(write_markdown(f"{title}\n\n{intro}\n\n" + "\n\n".join(sections), ctx.out, "table1"))
     return built
 
 
-RECIPE = Recipe("table1", "tau, rho, top-1 and runtime per proxy and dataset", build, paper_datasets=DATASETS,
-                wanted=tuple(NAMES))
+RECIPE = register_figure(Recipe("table1", "tau, rho, top-1 and runtime per proxy and dataset", build,
+                                wanted=tuple(NAMES)))

@@ -8,14 +8,17 @@ import pandas as pd
 from zcbench.analysis import ablation
 from zcbench.figures.common import (SYNTHETIC_NOTE, Built, Context, Recipe, fmt, markdown_table, write_csv,
                                     write_markdown)
-from zcbench.figures.paper import AZ_COMPONENTS, AZ_SYMBOLS, DATASETS, TABLE4
+from zcbench.figures.paper import AZ_COMPONENTS, AZ_SYMBOLS
+from zcbench.registry import register_figure
 
 METHOD_NAMES = {"-": "-", "nonlinear": "NL", "linear": "L"}
+# The format of a benchmark's paper values for this table (`Benchmark.paper.values["table4"]`), in the
+# paper's row order: (components in E, P, T, C order, aggregation or "-") -> dataset -> tau.
 
 
 def build(ctx: Context, datasets: list[str]) -> Built:
     built = Built()
-    nb201 = ctx.bench.name == "nb201"
+    paper = ctx.paper_values("table4") or {}
     records, measured, synthetic = [], {}, False
     for dataset in datasets:
         label = ctx.labels(dataset)["az"]
@@ -25,13 +28,12 @@ def build(ctx: Context, datasets: list[str]) -> Built:
         synthetic |= bool(panel.synthetic)
         for row in ablation(panel, addresses):
             key = (tuple(a.partition(".")[2] for a in row.members), row.method)
-            paper = TABLE4.get(key) if nb201 else None
-            p_tau = paper[DATASETS.index(dataset)] if paper and dataset in DATASETS else None
+            p_tau = paper.get(key, {}).get(dataset)
             measured[key, dataset] = (row.tau, p_tau)
             records.append({"dataset": dataset, "components": "+".join(key[0]), "method": row.method,
                             "tau": row.tau, "rho": row.rho, "n": row.n, "archs": panel.rows, "paper_tau": p_tau})
     keys = list(dict.fromkeys(k for k, _ in measured))
-    paper_rows = {k: i + 1 for i, k in enumerate(TABLE4)} if nb201 else {}
+    paper_rows = {k: i + 1 for i, k in enumerate(paper)}
     header = ["#", *(f"s^{AZ_SYMBOLS[c]}" for c in AZ_COMPONENTS), "RA"]
     for dataset in datasets:
         header += [f"{dataset} τ", "paper"]
@@ -56,4 +58,4 @@ def build(ctx: Context, datasets: list[str]) -> Built:
     return built
 
 
-RECIPE = Recipe("table4", "AZ-NAS component ablation", build, paper_datasets=DATASETS, required=("az",))
+RECIPE = register_figure(Recipe("table4", "AZ-NAS component ablation", build, required=("az",)))

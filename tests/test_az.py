@@ -14,11 +14,12 @@ import torch.nn.functional as F
 from zcbench import get_benchmark, get_proxy
 from zcbench.aggregate import ranks
 from zcbench.inits import kaiming_fanin
-import zcbench.proxies.az as az_module
+import zcbench.proxies._az_execution as az_execution
 from zcbench.errors import ZCBenchError
-from zcbench.proxies.az import (_rademacher, az_components, batched_trainability, block_expressivity, cpu_lanes,
-                                laned_components, pair_trainability, rademacher)
-from zcbench.runner import cell_seed, score_cell
+from zcbench.proxies._az_execution import cpu_lanes, rademacher
+from zcbench.proxies.az import (_rademacher, az_components, batched_trainability, block_expressivity,
+                                laned_components, pair_trainability)
+from zcbench.cell import cell_seed, score_cell
 
 from contract import AZ_FEATURE_COMPONENTS, AZ_TOLERANCE, assert_within_contract
 
@@ -80,7 +81,7 @@ def _sigma_of(g_in_rows: np.ndarray, g_out_rows: np.ndarray) -> float:
 def test_fast_probes_are_the_recipes_randint_probes(dtype):
     """Same values and same generator advance as randint(0, 2) * 2 - 1, one draw after another, across
     Mersenne-Twister refills (624 words) and for the probe shapes of a CIFAR-10 cell."""
-    assert az_module._low_bit_draws_agree(dtype)  # so the uint8 draw is what runs here, not the fallback
+    assert az_execution._low_bit_draws_agree(dtype)  # so the uint8 draw is what runs here, not the fallback
     shapes = [(1,), (7,), (623,), (624,), (625,), (3, 5, 7, 11), (64, 16, 32, 32), (64, 64, 8, 8)]
     as_written, fast = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
     for shape in shapes:
@@ -93,7 +94,7 @@ def test_fast_probes_are_the_recipes_randint_probes(dtype):
 
 
 def test_probes_fall_back_to_randint_where_the_low_bit_draw_differs(monkeypatch):
-    monkeypatch.setattr(az_module, "_low_bit_draws_agree", lambda dtype: False)
+    monkeypatch.setattr(az_execution, "_low_bit_draws_agree", lambda dtype: False)
     as_written, fallback = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     want = _rademacher(torch.empty(5, 700), as_written)
     assert torch.equal(rademacher((5, 700), fallback, torch.float32), want)
@@ -240,17 +241,17 @@ def test_az_golden_values(dataset, arch):
     """Recorded on an AMD EPYC (AVX-512 kernels, one thread); on any other CPU, kernel path or thread count the
     contract allows the cross-machine bounds. The NaN of the all-`none` cell (all-zero features, 0/0) and the
     -inf of the identity cell (an exact identity block) are the recipe's, not round-off, so they hold exactly."""
-    record = score_cell(NB, dataset, AZ, arch, 0, seed=0)
-    assert record["status"] == "ok", record["error"]
+    result = score_cell(NB, dataset, AZ, arch, 0, seed=0)
+    assert result.ok, result.error
     want = dict(zip(AZ.spec.components, GOLDEN[(dataset, arch)]))
-    assert record["values"]["complexity"] == pytest.approx(want["complexity"], rel=1e-6)  # analytic FLOPs
-    assert_within_contract(record["values"], want, AZ_TOLERANCE)
+    assert result.values["complexity"] == pytest.approx(want["complexity"], rel=1e-6)  # analytic FLOPs
+    assert_within_contract(result.values, want, AZ_TOLERANCE)
 
 
 def test_identity_cell_gives_minus_inf_and_all_zero_cell_ranks_lowest():
-    identity = score_cell(NB, "ImageNet16-120", AZ, IDENTITY, 0)["values"]
-    zero = score_cell(NB, "ImageNet16-120", AZ, ALL_NONE, 0)["values"]
-    normal = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0)["values"]
+    identity = score_cell(NB, "ImageNet16-120", AZ, IDENTITY, 0).values
+    zero = score_cell(NB, "ImageNet16-120", AZ, ALL_NONE, 0).values
+    normal = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0).values
     assert identity["trainability"] == -math.inf
     assert math.isnan(zero["expressivity"])
     r = ranks(np.array([normal["expressivity"], zero["expressivity"], identity["expressivity"]]))
@@ -258,9 +259,9 @@ def test_identity_cell_gives_minus_inf_and_all_zero_cell_ranks_lowest():
 
 
 def test_az_is_deterministic_and_repeats_differ():
-    a = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, seed=0)["values"]
-    b = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, seed=0)["values"]
-    c = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 1, seed=0)["values"]
+    a = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, seed=0).values
+    b = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, seed=0).values
+    c = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 1, seed=0).values
     assert a == b
     assert a["expressivity"] != c["expressivity"]
     assert a["complexity"] == c["complexity"]
@@ -281,8 +282,8 @@ def test_float64_spectra_resolve_the_round_off_nan_of_float32():
     between machines). Asserted here: that mechanism, and that float64 spectra give a finite entropy that a
     finite float32 one agrees with; not which way float32 falls on this machine."""
     exploding = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
-    plain = score_cell(NB, "ImageNet16-120", AZ, exploding, 0)["values"]
-    wide = score_cell(NB, "ImageNet16-120", AZ, exploding, 0, options={"spectral_dtype": "float64"})["values"]
+    plain = score_cell(NB, "ImageNet16-120", AZ, exploding, 0).values
+    wide = score_cell(NB, "ImageNet16-120", AZ, exploding, 0, options={"spectral_dtype": "float64"}).values
     assert math.isfinite(wide["expressivity"]) and wide["expressivity"] > 0
     assert math.isnan(plain["expressivity"]) or plain["expressivity"] == pytest.approx(wide["expressivity"], rel=1e-3)
     assert wide["complexity"] == plain["complexity"]
@@ -297,7 +298,7 @@ def test_float64_spectra_resolve_the_round_off_nan_of_float32():
         eig = torch.linalg.eigvalsh(x.T @ x / x.shape[0])
         smallest.append(float(eig.min() / eig.max()))
     assert min(abs(r) for r in smallest) < 1e-5  # float32 resolves eigenvalues to about 1e-7 of the largest
-    normal64 = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, options={"spectral_dtype": "float64"})["values"]
+    normal64 = score_cell(NB, "ImageNet16-120", AZ, IDX13714, 0, options={"spectral_dtype": "float64"}).values
     assert normal64["expressivity"] == pytest.approx(GOLDEN[("ImageNet16-120", IDX13714)][0], rel=1e-4)
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from zcbench import get_benchmark, get_proxy, list_proxies
 from zcbench.inits import kaiming_fanin
 from zcbench.inputs import InputSource, source_for
-from zcbench.runner import data_seed, score_cell, score_model
+from zcbench.cell import data_seed, score_cell, score_model
 
 from conftest import SHARED
 from contract import BASELINE_TOLERANCE
@@ -24,9 +24,9 @@ SYNTHETIC = InputSource(synthetic=True)
 
 
 def fake_values(name, arch, repeat=0):
-    record = score_cell(FAKE, "synthetic", get_proxy(name), arch, repeat, seed=0, source=SYNTHETIC)
-    assert record["status"] == "ok", record["error"]
-    return record["values"]
+    result = score_cell(FAKE, "synthetic", get_proxy(name), arch, repeat, seed=0, source=SYNTHETIC)
+    assert result.ok, result.error
+    return result.values
 
 
 def test_the_paper_baselines_are_registered():
@@ -250,10 +250,10 @@ GOLDEN_RTOL = {**BASELINE_TOLERANCE, "zico": 1e-3, "plain": 1e-4, "grasp": 1e-4,
 
 def _golden_record(name, arch):
     proxy = get_proxy(name)
-    source = source_for(proxy.spec, "ImageNet16-120", SHARED / "data" / "real", synthetic=False)
-    record = score_cell(NB, "ImageNet16-120", proxy, arch, 0, seed=0, source=source)
-    assert record["status"] == "ok", record["error"]
-    return [record["values"][c] for c in proxy.spec.components]
+    source = source_for(proxy.spec, NB.dataset("ImageNet16-120"), SHARED / "data" / "real", synthetic=False)
+    result = score_cell(NB, "ImageNet16-120", proxy, arch, 0, seed=0, source=source)
+    assert result.ok, result.error
+    return [result.values[c] for c in proxy.spec.components]
 
 
 @pytest.mark.contract

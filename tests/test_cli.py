@@ -93,6 +93,8 @@ def test_list_shows_proxies_and_benchmarks(cli):
     [
         (["score", "--bench", "nb201", "--proxy", "nope", "--limit", "1"], "unknown proxy 'nope'; known proxies: "),
         (["score", "--bench", "nb999", "--proxy", "az"], "unknown benchmark 'nb999'; known benchmarks: "),
+        (["score", "--bench", "nb21", "--proxy", "az"], "unknown benchmark 'nb21'; did you mean 'nb201'? known "
+                                                       "benchmarks: "),
         (["score", "--dataset", "cifar11", "--proxy", "az"], "unknown dataset 'cifar11'"),
         (["score", "--proxy", "az", "--archs", "|none~0|+|none~0|none~1|+|none~0|conv~1|none~2|"], "edge 3<-1"),
         (["score", "--proxy", "az", "--archs", "ARCHFILE"], "archs.txt:2: malformed architecture"),
@@ -107,7 +109,9 @@ def test_list_shows_proxies_and_benchmarks(cli):
         (["evaluate", "--store", "NOTHDF5"], "not an HDF5 file"),
         (["export", "--store", "FOREIGN", "--out", "x.csv"], "not a zcbench store"),
         (["gt", "import", "--csv", "missing.csv"], "ground truth not found"),
-        (["gt", "import"], "give exactly one of --csv PATH or --nats PATH"),
+        (["gt", "import"], "nb201 ground truth needs a file: --csv PATH, --nats PATH, --nas201 PATH"),
+        (["gt", "import", "--csv", "a.csv", "--nats", "b"], "give one ground-truth source"),
+        (["gt", "import", "--kind", "json", "x.json"], "benchmark nb201 reads no 'json' ground truth; it reads: --csv"),
         (["gt", "import", "--csv", "NOTHDF5"], "lacks columns"),
         (["gt", "import", "--nats", "."], "cannot open NATS-Bench"),
         (["scor"], "No such command 'scor'"),

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zcbench.analysis import STRATIFIED_NAME
+from zcbench.benchmark import PaperReference
 from zcbench.cli import cli as cli_group
 from zcbench.cli_figures import ensemble, figures
 from zcbench.evaluate import evaluate_store
-from zcbench.figures.recipes import RECIPES, build_all
+from zcbench.figures.recipes import build_all
+from zcbench.registry import list_figures
 from zcbench.registry import get_benchmark
 from zcbench.runner import run_scoring
 
@@ -40,7 +41,7 @@ def built(fake_store, tmp_path_factory):  # noqa: F811
 
 def test_every_recipe_writes_its_files(built):
     out, outcomes = built
-    assert set(outcomes) == set(RECIPES) == set(FIGURES + TABLES)
+    assert set(outcomes) == set(list_figures()) == set(FIGURES + TABLES)
     for name in FIGURES:
         stem = f"{name}-synthetic"
         for ext in ("png", "pdf", "csv"):
@@ -126,8 +127,10 @@ def test_figures_command_builds_what_it_can_and_prints_the_command_for_the_rest(
     assert "fig6: not built on synthetic: needs at least 2 proxies (the store has az)" in out
     assert not (tmp_path / "f" / "fig6-synthetic.png").exists()
     commands = [line.strip() for line in out.splitlines() if line.strip().startswith("zcbench score")]
-    plain = [c for c in commands if "--data-root" not in c]
+    plain = [c for c in commands if "--data-root" not in c and "--synthetic-data" not in c]
     assert len(plain) == 1 and "--proxy synflow" in plain[0] and f"--store {store}" in plain[0]
+    # the fake dataset has no real images: real-batch proxies are offered synthetic stand-ins, not --data-root
+    assert any("--proxy zico" in c and c.endswith("--synthetic-data") for c in commands)
     # the printed command fills the gap
     code, _, err = run(*shlex.split(plain[0])[1:], "--quiet")
     assert code == 0, err
@@ -136,11 +139,17 @@ def test_figures_command_builds_what_it_can_and_prints_the_command_for_the_rest(
     assert "fig6: wrote fig6-synthetic.png" in out and (tmp_path / "f" / "fig6-synthetic.pdf").exists()
 
 
-def test_rank_figures_use_the_stratified_subset_where_every_proxy_scored_it(monkeypatch, tmp_path, fake_store,  # noqa: F811
-                                                                             fake_gt):
+STRATIFIED_NAME = "stratified-stand-in"
+
+
+def test_rank_figures_use_the_papers_subset_where_every_proxy_scored_it(monkeypatch, tmp_path, fake_store,  # noqa: F811
+                                                                        fake_gt):
+    """A benchmark whose paper draws Figs. 4 and 5 on a shipped subset (NB-201: the accuracy-stratified one)."""
     subset = tmp_path / f"{STRATIFIED_NAME}.txt"
     subset.write_text("# a stand-in for the NB-201 file\n" + "\n".join(FAKE.arch(i) for i in range(0, 40, 2)) + "\n")
     monkeypatch.setattr(FAKE, "subsets", lambda: {STRATIFIED_NAME: subset})
+    monkeypatch.setattr(FAKE, "paper", PaperReference("a stand-in", subsets={"fig4": STRATIFIED_NAME,
+                                                                             "fig5": STRATIFIED_NAME}))
     outcomes = build_all(fake_store, tmp_path / "full", bench="fake", only=["fig4", "fig5"])
     assert all(o.built and not o.notes for o in outcomes)
     for name in ("fig4", "fig5"):
@@ -198,7 +207,7 @@ def test_a_recipe_that_fails_on_the_data_is_reported_and_the_others_still_build(
 
 def test_figures_command_refuses_bad_input_in_one_line(run, tmp_path, fake_store):  # noqa: F811
     for args, message in [
-        (["--only", "fig9"], "unknown figure or table 'fig9'; known: fig3"),
+        (["--only", "fig9"], "unknown figure or table 'fig9'; did you mean 'fig7'? known figures and tables: fig3"),
         (["--dataset", "cifar10"], "unknown dataset 'cifar10'"),
     ]:
         code, out, err = run("figures", "--store", fake_store, "--bench", "fake", *args, "--out", tmp_path / "x")
@@ -234,3 +243,23 @@ def test_report_is_one_self_contained_page(fake_store, tmp_path):
     assert page.count("data:image/png;base64,") >= 3  # figures embedded, no external files needed
     assert "Ground-truth contract" in page and "config hash" in page and "synthetic" in page
     assert "<table" in page and "table4" in page
+
+
+def test_the_fake_benchmark_runs_the_whole_analysis_from_the_cli(run, tmp_path):
+    """On a fake store (az, synflow, params, naswot; ground truth computed by `gt import --bench fake`),
+    evaluate, ensemble, figures and report work as they do on NB-201: the core names no benchmark."""
+    store = tmp_path / "fake.h5"
+    code, _, err = run("score", *FAKE_ARGS, "--proxy", "az", "--proxy", "synflow", "--proxy", "params", "--proxy",
+                       "naswot", "--store", store, "--quiet", "--threads", "1")
+    assert code == 0, err
+    assert run("gt", "import", "--store", store, "--bench", "fake")[0] == 0
+    code, out, err = run("evaluate", "--store", store, *FAKE_ARGS)
+    assert code == 0 and "nonlinear aggregate *" in out and "source builtin" in out, err
+    code, out, err = run("ensemble", "--store", store, *FAKE_ARGS, "--proxies", "az.expressivity,synflow,params")
+    assert code == 0 and "nonlinear aggregate" in out, err
+    code, out, err = run("figures", "--store", store, "--bench", "fake", "--out", tmp_path / "figs")
+    assert code == 0, err
+    for name in ("fig3", "fig5", "fig6", "fig7"):
+        assert (tmp_path / "figs" / f"{name}-synthetic.png").stat().st_size > 10_000, name
+    code, out, err = run("report", "--store", store, "--bench", "fake", "--out", tmp_path / "report")
+    assert code == 0 and (tmp_path / "report" / "report.html").stat().st_size > 50_000, err

@@ -98,3 +98,18 @@ def test_evaluate_accepts_a_nats_folder_directly(tmp_path):
     assert [t.dataset for t in truths] == ["cifar10", "cifar100", "ImageNet16-120"]
     with pytest.raises(ZCBenchError, match="cannot open NATS-Bench"):
         NB.load_ground_truth(tmp_path, "nats")
+
+
+def test_the_fake_benchmark_computes_its_ground_truth_without_a_file(cli, tmp_path):
+    from zcbench.benchmarks.fake import synthetic_accuracy
+
+    store = tmp_path / "s.h5"
+    code, out, err = cli("gt", "import", "--store", store, "--bench", "fake")
+    assert code == 0, err
+    assert "fake/synthetic: test_accuracy for 40 architectures" in out
+    view = Store(store).read("fake", "synthetic")
+    values, contract = view.gt["test_accuracy"]
+    assert contract["source"] == "builtin"
+    assert values[3] == pytest.approx(synthetic_accuracy(view.archs[3]), rel=1e-6)
+    code, _, err = cli("gt", "import", "--store", store, "--bench", "fake", "--kind", "json", "x.json")
+    assert code == 2 and "reads no 'json' ground truth; it reads: --builtin" in err

@@ -11,7 +11,7 @@ from torch import nn
 from zcbench import get_benchmark, get_proxy
 from zcbench import ops
 from zcbench.ops import SamePadAvgPool2d, plain_execution
-from zcbench.runner import score_model
+from zcbench.cell import score_model
 
 NB = get_benchmark("nb201")
 # Bit-for-bit claims about kernels: they must hold on every kernel path, so they run under each

@@ -1,4 +1,5 @@
-"""A proxy from a separate package, registered through the `zcbench.proxies` entry-point group."""
+"""A proxy and a figure from a separate package, registered through the `zcbench.proxies` and `zcbench.figures`
+entry-point groups, listed with their origin."""
 
 import os
 import subprocess
@@ -16,7 +17,23 @@ version = "0.1"
 
 [project.entry-points."zcbench.proxies"]
 toy = "zcbench_toy_proxy"
+
+[project.entry-points."zcbench.figures"]
+toy_table = "zcbench_toy_proxy.figure"
 """
+
+FIGURE = '''
+"""A third-party table: how many architectures each proxy scored."""
+from zcbench.figures.common import Built, Recipe
+from zcbench.registry import register_figure
+
+
+def build(ctx, datasets):
+    return Built()
+
+
+RECIPE = register_figure(Recipe("toy_table", "architectures scored per proxy", build))
+'''
 
 MODULE = '''
 """A third-party proxy: mean logit of a Gaussian batch."""
@@ -34,6 +51,7 @@ def test_entry_point_proxy_is_listed_and_scored(tmp_path):
     (src / "zcbench_toy_proxy").mkdir(parents=True)
     (src / "pyproject.toml").write_text(PYPROJECT)
     (src / "zcbench_toy_proxy" / "__init__.py").write_text(MODULE)
+    (src / "zcbench_toy_proxy" / "figure.py").write_text(FIGURE)
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
@@ -44,6 +62,11 @@ def test_entry_point_proxy_is_listed_and_scored(tmp_path):
     exe = [sys.executable, "-m", "zcbench.cli"]
     listed = subprocess.run([*exe, "list"], env=env, capture_output=True, text=True, check=True)
     assert "toy" in listed.stdout and "mean_logit" in listed.stdout
+    toy_line = next(line for line in listed.stdout.splitlines() if line.split()[:1] == ["toy"])
+    assert toy_line.endswith("plugin zcbench-toy-proxy"), toy_line
+    table_line = next(line for line in listed.stdout.splitlines() if line.split()[:1] == ["toy_table"])
+    assert table_line.endswith("plugin zcbench-toy-proxy"), table_line
+    assert "fig3" in listed.stdout and "built in" in listed.stdout
     store = tmp_path / "s.h5"
     scored = subprocess.run(
         [*exe, "score", "--bench", "fake", "--dataset", "synthetic", "--proxy", "toy", "--limit", "4",

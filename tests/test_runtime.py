@@ -13,7 +13,7 @@ from zcbench.runtime import tune_allocator
 CELLS = """
 import json, resource, torch
 from zcbench import get_benchmark, get_proxy
-from zcbench.runner import score_cell
+from zcbench.cell import score_cell
 from zcbench.runtime import tune_allocator
 allocator = tune_allocator()
 torch.set_num_threads(1)  # one thread, no lanes: every buffer comes from the main arena
@@ -22,8 +22,8 @@ arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_con
 faults = []
 for repeat in range(8):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    record = score_cell(nb, "cifar10", az, arch, repeat)
-    assert record["status"] == "ok", record["error"]
+    result = score_cell(nb, "cifar10", az, arch, repeat)
+    assert result.ok, result.error
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 print(json.dumps({"allocator": allocator, "faults": faults}))
 """

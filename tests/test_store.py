@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from zcbench import ZCBenchError, get_benchmark
-from zcbench.registry import _PROXIES, register_proxy
+from zcbench.registry import PROXIES, register_proxy
 from zcbench.runner import run_scoring
 from zcbench.store import FAILED, OK, Store
 
@@ -168,15 +168,14 @@ def test_another_config_gets_its_own_entry_and_a_stale_one_is_refused(tmp_path):
 @pytest.fixture
 def flaky_proxy():
     bad = {FAKE.arch(1), FAKE.arch(4)}
+    with PROXIES.scratch():
+        @register_proxy(name="test_flaky", components=("value",), needs=("gaussian",))
+        def test_flaky(ctx):
+            if ctx.model.flops() in {FAKE.build(a, "synthetic").flops() for a in bad}:
+                raise RuntimeError("boom")
+            return {"value": float(ctx.inputs["gaussian"].sum())}
 
-    @register_proxy(name="test_flaky", components=("value",), needs=("gaussian",))
-    def test_flaky(ctx):
-        if ctx.model.flops() in {FAKE.build(a, "synthetic").flops() for a in bad}:
-            raise RuntimeError("boom")
-        return {"value": float(ctx.inputs["gaussian"].sum())}
-
-    yield bad
-    _PROXIES.pop("test_flaky")
+        yield bad
 
 
 def test_a_failing_architecture_is_recorded_and_the_run_goes_on(tmp_path, flaky_proxy):

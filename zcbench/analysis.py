@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from scipy.stats import kendalltau, spearmanr
 
 from zcbench.aggregate import Method, aggregate, oriented, select
 from zcbench.benchmark import Benchmark
 from zcbench.errors import ZCBenchError
-from zcbench.evaluate import correlation
 from zcbench.groundtruth import truth_for
 from zcbench.registry import get_benchmark
 from zcbench.store import DatasetView, EntryView, Store
@@ -32,9 +32,19 @@ from zcbench.store import DatasetView, EntryView, Store
 METHODS: tuple[Method, Method] = ("nonlinear", "linear")
 TOP1_SEEDS = (1, 2, 3, 4, 5)
 TOP1_POOL = 3000
-STRATIFIED_NAME = "stratified1042-in16"
-STRATIFIED_DATASET = "ImageNet16-120"
-STRATIFIED_STEP = 15  # every 15th architecture by accuracy: ceil(15625 / 15) = 1042, the paper's count
+STRATIFIED_STEP = 15  # every 15th architecture by accuracy: on NB-201 ceil(15625 / 15) = 1042, the paper's count
+
+
+def correlation(score: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Kendall tau-b and Spearman rho of a (larger-is-better, NaN-policed) score with the truth; NaN for a
+    constant input or fewer than two values."""
+    if len(score) < 2:
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():  # a constant input gives NaN, which is what we report
+        warnings.simplefilter("ignore")
+        tau = kendalltau(score, truth, variant="b").statistic
+        rho = spearmanr(score, truth).statistic
+    return float(tau), float(rho)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -458,19 +468,22 @@ def stratified_subset(archs: Sequence[str], values: np.ndarray, step: int = STRA
     return [archs[i] for i in order[::step]]
 
 
-def write_stratified_subset(gt_csv: str | Path, out: str | Path, step: int = STRATIFIED_STEP) -> Path:
-    """Write the NB-201 stratified subset file from the ground-truth CSV (ImageNet16-120 test accuracy)."""
-    bench = get_benchmark("nb201")
-    truths = {gt.dataset: gt for gt in bench.load_ground_truth(Path(gt_csv), "csv")}
-    gt = truths[STRATIFIED_DATASET]
+def write_stratified_subset(bench: Benchmark, gt_path: str | Path, dataset: str, out: str | Path,
+                            step: int = STRATIFIED_STEP, kind: str = "auto") -> Path:
+    """Write an accuracy-stratified subset file of `bench` from its ground truth on `dataset` (how the
+    shipped NB-201 `stratified1042-in16` was made, from ImageNet16-120 test accuracy)."""
+    truths = {gt.dataset: gt for gt in bench.load_ground_truth(Path(gt_path), kind)}
+    if dataset not in truths:
+        raise ZCBenchError(f"{gt_path} holds no ground truth for {bench.name}/{dataset}")
+    gt = truths[dataset]
     chosen = stratified_subset(gt.archs, gt.values, step)
     chosen.sort(key=bench.index)
     header = [
-        f"# NB-201 accuracy-stratified subset: {len(chosen)} of the {len(gt.archs)} cells, for Figs. 4 and 5 of the",
-        "# AZ-NAS paper (its supplement: 1042 architectures evenly sampled by ImageNet16-120 test accuracy).",
-        f"# Drawn by zcbench.analysis.write_stratified_subset: sort the rows of {Path(gt_csv).name} by",
-        f"# {STRATIFIED_DATASET} 200-epoch test accuracy (ascending; ties keep the CSV row order), keep every",
-        f"# {step}th row starting with the first (worst), then sort by the zcbench enumeration index.",
+        f"# {bench.name} accuracy-stratified subset: {len(chosen)} of the {len(gt.archs)} architectures, evenly",
+        f"# spread over the {dataset} {gt.target} ranks (the AZ-NAS supplement draws Figs. 4 and 5 on such a subset).",
+        f"# Drawn by zcbench.analysis.write_stratified_subset: sort the rows of {Path(gt_path).name} by",
+        f"# {dataset} {gt.target} (ascending; ties keep the file's order), keep every",
+        f"# {step}th row starting with the first (worst), then sort by the benchmark's enumeration index.",
         "# Not a uniform sample: correlations on it differ from the whole space's (RECIPES.md section 4).",
     ]
     out = Path(out)

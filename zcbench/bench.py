@@ -26,7 +26,8 @@ from zcbench.inputs import source_for
 from zcbench.ops import plain_execution
 from zcbench.provenance import cpu_label, device_name
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, get_benchmark, get_proxy, get_reference
-from zcbench.runner import cell_seed, resolve_device, score_model
+from zcbench.cell import cell_seed, score_model
+from zcbench.runner import resolve_device
 from zcbench.runtime import tune_allocator
 
 
@@ -105,7 +106,7 @@ def run_bench(bench_name: str, dataset: str, proxy_name: str, archs: Sequence[st
             raise ZCBenchError(f"--dtype must be one of {', '.join(KNOWN_DTYPES)}")
         spec = dataclasses.replace(fast.spec, dtype=dtype)
         fast, reference = Proxy(spec, fast.fn), Proxy(spec, reference.fn)
-    source = source_for(fast.spec, dataset, resolve_data_root(data_root), synthetic_data)
+    source = source_for(fast.spec, bench.dataset(dataset), resolve_data_root(data_root), synthetic_data)
     step = Proxy(fast.spec, _training_step)
     fast_ms, ref_ms, step_ms, worst = [], [], [], 0.0
     if archs:  # warm-up (lazy initialisation of kernels and vmap), not timed

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
 
 from zcbench.errors import ZCBenchError
+
+if TYPE_CHECKING:
+    from zcbench.data import RealDataset
 
 
 @runtime_checkable
@@ -19,9 +22,8 @@ class ZCModel(Protocol):
 
     `block_features` returns the primary-block outputs, attached to the autograd graph, from one forward
     pass; `pre_pooling` the features the classifier pools; `flops` the analytic count (millions per image).
-    Optional, for proxies that overlap their work with the forward (AZ-NAS on a CPU):
-    `iter_block_features(x)` yields the same features one block at a time, and `block_shapes(input_shape)`
-    gives their shapes before the forward runs.
+    A model that can also hand out its blocks one at a time says so in its type: it inherits
+    `StreamingBlocks` (below).
     """
 
     def logits(self, x: torch.Tensor) -> torch.Tensor: ...
@@ -35,12 +37,32 @@ class ZCModel(Protocol):
     def num_params(self) -> int: ...
 
 
+class StreamingBlocks(ABC):
+    """A model that streams its primary blocks, for proxies that overlap their work with the forward
+    (AZ-NAS on a CPU works on the early blocks while the later ones are still being computed).
+
+    `iter_block_features(x)` yields the same tensors as `block_features(x)`, graph-attached, one block at a
+    time as soon as its block has run; `block_shapes(input_shape)` gives their shapes before the forward
+    runs (a proxy can prepare per-block work, such as random probes, from them).
+    """
+
+    @abstractmethod
+    def iter_block_features(self, x: torch.Tensor) -> Iterator[torch.Tensor]: ...
+
+    @abstractmethod
+    def block_shapes(self, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]: ...
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
+    """One dataset of a benchmark. `real_data` is the reader of its training images in their official
+    on-disk format (zcbench.data), for proxies that need real batches; None where there is none."""
+
     name: str
     num_classes: int
     resolution: int
     channels: int = 3
+    real_data: "RealDataset | None" = None
 
 
 @dataclass
@@ -62,6 +84,34 @@ class GroundTruth:
         return dict(zip(self.archs, self.values.tolist()))
 
 
+@dataclass(frozen=True)
+class GroundTruthReader:
+    """One way a benchmark's ground truth is read: `zcbench gt import --<kind> PATH` (or no path when
+    `needs_path` is false, e.g. a synthetic truth). `matches` recognises a path of this kind for
+    `kind="auto"`."""
+
+    kind: str
+    description: str
+    read: Callable[[Path | None], list[GroundTruth]]
+    needs_path: bool = True
+    matches: Callable[[Path], bool] | None = None
+
+
+@dataclass(frozen=True)
+class PaperReference:
+    """What a paper reports on a benchmark, for figures and tables to show beside measured numbers.
+
+    `datasets`: figure/table name -> the datasets the paper draws it on (others: all of the benchmark's);
+    `subsets`: figure/table name -> the shipped subset it is drawn on; `values`: figure/table name -> its
+    reference numbers, in the format that recipe documents.
+    """
+
+    source: str
+    datasets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    subsets: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Benchmark(ABC):
     """A search space: enumeration (index <-> canonical string), model building and ground truth."""
 
@@ -72,6 +122,13 @@ class Benchmark(ABC):
     gt_env_var: str = ""
     #: the target `evaluate` uses unless told otherwise
     default_target: str = "test_accuracy"
+    #: where ground truth comes from, shown when it is missing (e.g. which file to get)
+    gt_hint: str = ""
+    #: the `zcbench gt import` arguments of a typical import (after `--bench NAME`), for the commands
+    #: that `figures` prints when ground truth is missing
+    gt_import_args: str = "--csv PATH"
+    #: a paper's reference numbers for the figures and tables, if a paper reports on this benchmark
+    paper: PaperReference | None = None
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -92,8 +149,41 @@ class Benchmark(ABC):
     def build(self, arch: str, dataset: str) -> torch.nn.Module:
         """A fresh model implementing ZCModel for (arch, dataset)."""
 
-    def load_ground_truth(self, path: Path, kind: str = "auto") -> list[GroundTruth]:
-        raise ZCBenchError(f"benchmark {self.name} has no ground-truth reader")
+    def ground_truth_readers(self) -> dict[str, GroundTruthReader]:
+        """The ways this benchmark's ground truth is read, by kind (none by default)."""
+        return {}
+
+    def load_ground_truth(self, path: Path | None, kind: str = "auto") -> list[GroundTruth]:
+        """Read ground truth with the reader of `kind`, or (auto) the one whose `matches` takes the path
+        (a benchmark with a single reader needs no detection)."""
+        readers = self.ground_truth_readers()
+        if not readers:
+            raise ZCBenchError(f"benchmark {self.name} has no ground-truth reader")
+        if kind == "auto":
+            if path is None:
+                pathless = [r for r in readers.values() if not r.needs_path]
+                if not pathless:
+                    raise ZCBenchError(f"{self.name} ground truth needs a file: "
+                                       f"{', '.join(f'--{k} PATH' for k in readers)}")
+                reader = pathless[0]
+            else:
+                fits = [r for r in readers.values() if r.needs_path and (r.matches is None or r.matches(Path(path)))]
+                if not fits:
+                    raise ZCBenchError(f"cannot tell which kind of {self.name} ground truth {path} is; "
+                                       f"use one of {', '.join(f'--{k}' for k in readers)}")
+                reader = fits[0]
+        elif kind in readers:
+            reader = readers[kind]
+        else:
+            raise ZCBenchError(f"benchmark {self.name} reads no {kind!r} ground truth; it reads: "
+                               + "; ".join(f"--{k} ({r.description})" for k, r in readers.items()))
+        if reader.needs_path:
+            if path is None:
+                raise ZCBenchError(f"--{reader.kind} needs a path ({reader.description})")
+            if not Path(path).exists():
+                raise ZCBenchError(f"ground truth not found at {path}; {self.gt_hint or reader.description}")
+            return reader.read(Path(path))
+        return reader.read(None)
 
     def subsets(self) -> dict[str, Path]:
         """Named architecture lists that ship with the benchmark (name -> file)."""

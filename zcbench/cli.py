@@ -10,11 +10,9 @@ from pathlib import Path
 import click
 
 from zcbench.cli_figures import ensemble, figures
-from zcbench.clikit import CONTEXT, store_option
+from zcbench.clikit import CONTEXT, bench_option, store_option
 from zcbench.errors import ZCBenchError
 
-bench_option = click.option("--bench", default="nb201", show_default=True,
-                             help="Benchmark (search space); see `zcbench list`.")
 dataset_option = click.option("--dataset", default="cifar10", show_default=True,
                               help="Dataset of the benchmark, e.g. cifar10, cifar100, ImageNet16-120 for nb201.")
 
@@ -201,35 +199,39 @@ def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, dat
 @cli.command("list", context_settings=CONTEXT)
 @click.argument("pattern", required=False)
 def list_cmd(pattern):
-    """List proxies (with components, inputs, direction), benchmarks (with datasets and subsets) and figures.
+    """List the registered proxies (components, inputs, direction), benchmarks (datasets, subsets, ground
+    truth) and figures and tables, each with its origin: built in, or the plug-in that registered it.
 
-    PATTERN filters proxy names with shell wildcards, e.g. `zcbench list 'a*'`.
+    PATTERN filters the names with shell wildcards, e.g. `zcbench list 'a*'`.
     """
-    from zcbench.registry import get_benchmark, get_proxy, list_benchmarks, list_proxies
+    from zcbench.registry import BENCHMARKS, FIGURES, PROXIES
 
     click.echo("proxies:")
-    for name in list_proxies(pattern):
-        spec = get_proxy(name).spec
+    for name in PROXIES.names(pattern):
+        spec = PROXIES.get(name).spec
         direction = "higher is better" if spec.higher_is_better else "lower is better"
         comps = ", ".join(spec.components)
         needs = "+".join(spec.needs) or "no input"
         click.echo(f"  {name:<12} [{comps}] needs {needs}; init {spec.init}; "
-                   f"BN {spec.bn}; batch {spec.batch_size}; {spec.dtype}; {direction}")
+                   f"BN {spec.bn}; batch {spec.batch_size}; {spec.dtype}; {direction}; {PROXIES.origin(name)}")
         if spec.description:
             click.echo(f"  {'':<12} {spec.description}")
-    from zcbench.figures.recipes import RECIPES
-
     click.echo("benchmarks:")
-    for name in list_benchmarks():
-        bench = get_benchmark(name)
-        click.echo(f"  {name:<12} {len(bench)} architectures; datasets: {', '.join(bench.datasets)}")
+    for name in BENCHMARKS.names(pattern):
+        bench = BENCHMARKS.get(name)
+        click.echo(f"  {name:<12} {len(bench)} architectures; datasets: {', '.join(bench.datasets)}; "
+                   f"{BENCHMARKS.origin(name)}")
         if bench.description:
             click.echo(f"  {'':<12} {bench.description}")
+        kinds = ", ".join(f"--{k}" if r.needs_path else f"{k} (no file)"
+                          for k, r in bench.ground_truth_readers().items())
+        if kinds:
+            click.echo(f"  {'':<12} ground truth: {kinds}")
         for subset in bench.subsets():
             click.echo(f"  {'':<12} subset: {subset}")
     click.echo("figures and tables (zcbench figures):")
-    for name, recipe in RECIPES.items():
-        click.echo(f"  {name:<12} {recipe.title}")
+    for name in FIGURES.names(pattern):
+        click.echo(f"  {name:<12} {FIGURES.get(name).title}; {FIGURES.origin(name)}")
 
 
 @cli.group(context_settings=CONTEXT)
@@ -237,23 +239,52 @@ def gt():
     """Ground truth: import benchmark results into the store."""
 
 
+GT_KIND_FLAGS = {
+    "csv": "A compact table (NB-201: nats_tss_200ep_test_acc.csv; row i = official index i).",
+    "nats": "Official NATS-Bench topology files (fast-mode folder or the single .pickle.pbz2 file), read with "
+            "nats_bench: hp=200, seed average, ori-test for cifar10, x-test otherwise.",
+    "nas201": "The original NAS-Bench-201 release (NAS-Bench-201-v1_0-e61699.pth or v1_1-096897.pth), read with "
+              "nas_201_api: the same protocol as --nats.",
+}
+
+
+def _gt_kind_options(command):
+    for kind, text in reversed(GT_KIND_FLAGS.items()):
+        command = click.option(f"--{kind}", f"{kind}_path", type=click.Path(), default=None, help=text)(command)
+    return command
+
+
 @gt.command("import", context_settings=CONTEXT)
 @store_option()
 @bench_option
-@click.option("--csv", "csv_path", type=click.Path(), default=None,
-              help="The compact table (NB-201: nats_tss_200ep_test_acc.csv; row i = official index i).")
-@click.option("--nats", "nats_path", type=click.Path(), default=None,
-              help="Official NATS-Bench topology files (fast-mode folder or the single .pickle.pbz2 file), "
-                   "read with the nats_bench package: hp=200, seed average, ori-test for cifar10, x-test otherwise.")
-def gt_import(store, bench, csv_path, nats_path):
-    """Store every dataset's ground truth with its contract (split, epochs, seed aggregation, source)."""
+@_gt_kind_options
+@click.argument("source", required=False, type=click.Path())
+@click.option("--kind", default="auto", show_default=True,
+              help="How to read SOURCE: a kind the benchmark lists in `zcbench list` (auto: by its path).")
+def gt_import(store, bench, source, kind, **kind_paths):
+    """Store every dataset's ground truth with its contract (split, epochs, seed aggregation, source).
+
+    Give the file with the flag of its kind, or as SOURCE; a benchmark whose truth needs no file (the fake
+    one's is synthetic) takes none.
+
+    \b
+    Examples:
+      zcbench gt import --bench nb201 --csv ../shared/data/nb201/nats_tss_200ep_test_acc.csv
+      zcbench gt import --bench nb201 --nats ~/.torch/NATS-tss-v1_0-3ffb9-simple
+      zcbench gt import --bench nb201 --nas201 ~/.torch/NAS-Bench-201-v1_1-096897.pth
+      zcbench gt import --bench fake
+    """
     from zcbench.groundtruth import import_ground_truth
     from zcbench.registry import get_benchmark
 
-    if (csv_path is None) == (nats_path is None):
-        raise ZCBenchError("give exactly one of --csv PATH or --nats PATH")
+    sources = [(k.removesuffix("_path"), v) for k, v in kind_paths.items() if v is not None]
+    if source is not None or kind != "auto":
+        sources.append((kind, source))
+    if len(sources) > 1:
+        raise ZCBenchError("give one ground-truth source: " + ", ".join(f"--{k} {v or ''}".strip() for k, v in sources))
+    kind, path = sources[0] if sources else ("auto", None)
     benchmark = get_benchmark(bench)
-    truths = import_ground_truth(store, benchmark, csv_path or nats_path, "csv" if csv_path else "nats")
+    truths = import_ground_truth(store, benchmark, path, kind)
     for t in truths:
         click.echo(f"{benchmark.name}/{t.dataset}: {t.target} for {len(t.archs)} architectures "
                    f"({t.contract.get('split')}, {t.contract.get('epochs')} epochs) -> {store}")

@@ -8,16 +8,17 @@ import math
 
 import click
 
-from zcbench.clikit import CONTEXT, store_option
+from zcbench.clikit import CONTEXT, bench_option, store_option
 from zcbench.errors import ZCBenchError
 
 
 @click.command(context_settings=CONTEXT)
 @store_option("The HDF5 score store to read.")
-@click.option("--bench", default="nb201", show_default=True, help="Benchmark (search space).")
+@bench_option
 @click.option("--dataset", default=None,
-              help="Draw everything on this dataset (default: the paper's, ImageNet16-120 for the figures and "
-                   "all three NB-201 datasets for the tables).")
+              help="Draw everything on this dataset (default: the datasets the benchmark's paper uses for each "
+                   "figure and table, e.g. ImageNet16-120 for the figures and all three for the tables on nb201; "
+                   "all of a benchmark's datasets where no paper reports on it).")
 @click.option("--only", default=None, metavar="NAMES",
               help="Comma-separated subset of fig3, fig4, fig5, fig6, fig7, table1, table4, table5.")
 @click.option("--gt", "gt_path", type=click.Path(), default=None,
@@ -60,7 +61,7 @@ def _num(x: float) -> float | None:
 
 @click.command(context_settings=CONTEXT)
 @store_option()
-@click.option("--bench", default="nb201", show_default=True, help="Benchmark (search space).")
+@bench_option
 @click.option("--dataset", default="cifar10", show_default=True, help="Dataset of the benchmark.")
 @click.option("--proxies", required=True, metavar="SCORES",
               help="Comma-separated scores: a proxy (its own score) or PROXY.COMPONENT, e.g. az.expressivity,zico.")

@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from zcbench.aggregate import aggregate, ranks
+from zcbench.analysis import correlation
 from zcbench.errors import ZCBenchError
-from zcbench.evaluate import correlation
 from zcbench.store import OK, EntryView, Store, config_diff
 
 #: Run settings that can change values; `compare` says which of them differ between the two sides.

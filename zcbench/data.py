@@ -1,8 +1,9 @@
-"""Real labelled training batches (CIFAR-10, CIFAR-100, ImageNet16-120) in their official pickle formats.
+"""Readers of real labelled training images in their official on-disk formats, in one place.
 
-Batches are drawn from the per-(architecture, repeat) generator and augmented as in NB-201 training
-(RECIPES.md sections 3-4): random crop with zero padding (4, or 2 for ImageNet16-120), horizontal flip
-with probability 1/2, per-dataset normalisation. The pixels of a data root are loaded once per process.
+A benchmark's datasets point to one of these readers (`DatasetInfo.real_data`); the core never looks a
+dataset up by name. Batches are drawn from the per-(architecture, repeat) generator and augmented as in
+the benchmarks' training (RECIPES.md sections 3-4): random crop with zero padding, horizontal flip with
+probability 1/2, per-dataset normalisation. The pixels of a data root are loaded once per process.
 """
 
 from __future__ import annotations
@@ -36,24 +37,25 @@ class RealDataset:
     max_label: int | None = None    # keep labels 1..max_label, shifted to 0-based (ImageNet16-120)
 
 
-REAL_DATASETS: dict[str, RealDataset] = {
-    "cifar10": RealDataset(
-        "cifar10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "labels", 32, 4,
-        (125.3 / 255, 123.0 / 255, 113.9 / 255), (63.0 / 255, 62.1 / 255, 66.7 / 255),
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    ),
-    "cifar100": RealDataset(
-        "cifar100", "cifar-100-python", ("train",), "fine_labels", 32, 4,
-        (129.3 / 255, 124.1 / 255, 112.4 / 255), (68.2 / 255, 65.4 / 255, 70.4 / 255),
-        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-    ),
-    "ImageNet16-120": RealDataset(
-        "ImageNet16-120", "ImageNet16", tuple(f"train_data_batch_{i}" for i in range(1, 11)), "labels", 16, 2,
-        (122.68 / 255, 116.66 / 255, 104.01 / 255), (63.22 / 255, 61.26 / 255, 65.09 / 255),
-        "the downsampled ImageNet 16x16 (Imagenet16_train.zip, https://image-net.org/download-images)",
-        max_label=120,
-    ),
-}
+#: CIFAR-10, python pickle batches (`cifar-10-batches-py/data_batch_1..5`)
+CIFAR10 = RealDataset(
+    "cifar10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "labels", 32, 4,
+    (125.3 / 255, 123.0 / 255, 113.9 / 255), (63.0 / 255, 62.1 / 255, 66.7 / 255),
+    "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+)
+#: CIFAR-100, python pickle (`cifar-100-python/train`, fine labels)
+CIFAR100 = RealDataset(
+    "cifar100", "cifar-100-python", ("train",), "fine_labels", 32, 4,
+    (129.3 / 255, 124.1 / 255, 112.4 / 255), (68.2 / 255, 65.4 / 255, 70.4 / 255),
+    "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+)
+#: ImageNet16-120: the 16x16 downsampled ImageNet pickles, classes 1..120 (`ImageNet16/train_data_batch_*`)
+IMAGENET16_120 = RealDataset(
+    "ImageNet16-120", "ImageNet16", tuple(f"train_data_batch_{i}" for i in range(1, 11)), "labels", 16, 2,
+    (122.68 / 255, 116.66 / 255, 104.01 / 255), (63.22 / 255, 61.26 / 255, 65.09 / 255),
+    "the downsampled ImageNet 16x16 (Imagenet16_train.zip, https://image-net.org/download-images)",
+    max_label=120,
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,7 @@ def _read_pickle(path: Path) -> dict:
 
 
 @lru_cache(maxsize=4)
-def _load(dataset: str, root: str) -> LoadedData:
-    ds = REAL_DATASETS[dataset]
+def _load(ds: RealDataset, root: str) -> LoadedData:
     folder = Path(root) / ds.folder
     present = [f for f in ds.files if (folder / f).is_file()]
     if not present:
@@ -118,18 +119,12 @@ def _load(dataset: str, root: str) -> LoadedData:
     return LoadedData(ds, np.ascontiguousarray(x), y, tuple(present), str(folder))
 
 
-def load(dataset: str, root: Path | None, proxy: str = "this proxy") -> LoadedData:
-    """The training pixels of `dataset` under `root`, or one clear error saying what to download."""
-    ds = REAL_DATASETS.get(dataset)
-    if ds is None:
-        raise ZCBenchError(
-            f"no real data is known for dataset {dataset!r} (proxy {proxy}); pass --synthetic-data to run on "
-            f"Gaussian images with random labels"
-        )
+def load(ds: RealDataset, root: Path | None, proxy: str = "this proxy") -> LoadedData:
+    """The training pixels of `ds` under `root`, or one clear error saying what to download."""
     if root is None:
         raise _missing(ds, None, proxy)
     try:
-        return _load(dataset, str(Path(root).resolve()))
+        return _load(ds, str(Path(root).resolve()))
     except FileNotFoundError:
         raise _missing(ds, root, proxy) from None
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
 
-from zcbench.aggregate import aggregate, oriented
+from zcbench.analysis import METHODS, components_of, make_panel
 from zcbench.errors import ZCBenchError
 from zcbench.groundtruth import truth_for
 from zcbench.registry import get_benchmark
@@ -49,45 +47,29 @@ def _json_safe(row: dict) -> dict:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
 
 
-def correlation(score: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """Kendall tau-b and Spearman rho of a (larger-is-better, NaN-policed) score with the truth."""
-    if len(score) < 2:
-        return float("nan"), float("nan")
-    with warnings.catch_warnings():  # a constant input gives NaN, which is what we report
-        warnings.simplefilter("ignore")
-        tau = kendalltau(score, truth, variant="b").statistic
-        rho = spearmanr(score, truth).statistic
-    return float(tau), float(rho)
-
-
 def evaluate_view(view: DatasetView, truth: np.ndarray, archs: Iterable[str] | None = None) -> list[Correlation]:
     """For every entry: each component, and for multi-component proxies both rank aggregates.
 
-    Each entry is evaluated on the architectures it scored that have ground truth; its components and
-    aggregates share that set, so their numbers compare.
+    Each entry is evaluated on the panel of its own components (`zcbench.analysis`, the computation the
+    figures use): the architectures it scored that have ground truth, so its components and aggregates
+    share that set and their numbers compare. An entry with fewer than two such architectures is left out.
     """
     rows: list[Correlation] = []
-    known = np.isfinite(truth)
-    if archs is not None:
-        wanted = set(archs)
-        known &= np.array([a in wanted for a in view.archs], dtype=bool)
     for label, entry in sorted(view.entries.items()):
-        mask = entry.scored() & known
-        n = int(mask.sum())
-        if n == 0:
+        addresses = components_of(view, label)
+        try:
+            panel = make_panel(view, truth, addresses, archs=archs)
+        except ZCBenchError:  # fewer than two scored architectures with ground truth: no correlation
             continue
-        direction = bool(entry.spec.get("higher_is_better", True))
-        columns = {c: entry.mean(c)[mask] for c in entry.components}
-        y = truth[mask]
-        single = len(columns) == 1
-        for comp, values in columns.items():
-            tau, rho = correlation(oriented(values, direction), y)
-            rows.append(Correlation(label, comp, "component", single, tau, rho, n))
+        single = len(addresses) == 1
+        for address in addresses:
+            tau, rho = panel.correlation(address)
+            rows.append(Correlation(label, address.partition(".")[2], "component", single, tau, rho, panel.n))
         if not single:
-            for method in ("nonlinear", "linear"):
-                agg = aggregate(list(columns.values()), method, [direction] * len(columns))
-                tau, rho = correlation(agg, y)
-                rows.append(Correlation(label, method, "aggregate", entry.spec.get("aggregate") == method, tau, rho, n))
+            for method in METHODS:
+                tau, rho = panel.correlation(addresses, method)
+                rows.append(Correlation(label, method, "aggregate", entry.spec.get("aggregate") == method, tau, rho,
+                                        panel.n))
     return rows
 
 

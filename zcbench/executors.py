@@ -1,9 +1,9 @@
 """Where cells are scored: in process, in a local process pool, or on a Ray cluster.
 
-Every executor takes a stream of `CellJob`s and yields `(job, record)` as results arrive, keeping only a
-bounded number of jobs in flight (architectures are streamed, never all built at once). The caller, the
-single writer, journals each record. Because each cell draws everything from its own seed, the values
-do not depend on which executor or worker scored it.
+Every executor takes a stream of `CellJob`s and yields `(job, CellResult)` as results arrive, keeping only
+a bounded number of jobs in flight (architectures are streamed, never all built at once). The caller, the
+single writer, journals each result. Because each cell draws everything from its own seed, the values
+do not depend on which executor or worker scored it (at equal threads per kernel).
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
+from zcbench.cell import CellResult, PeakMemory, score_cell
+from zcbench.inputs import source_for
+from zcbench.registry import get_benchmark, get_proxy
 from zcbench.runtime import tune_allocator
 
 MAX_ATTEMPTS = 3  # a job whose worker died is retried on a fresh worker this many times in all
@@ -40,20 +43,18 @@ class CellJob:
     synthetic: bool
 
 
-_PEAKS: dict[str, Any] = {}
+_PEAKS: dict[str, PeakMemory] = {}
 
 
-def run_job(job: CellJob) -> dict[str, Any]:
-    """Score one job in this process (resolving benchmark, proxy and data through the registries)."""
-    from zcbench.inputs import source_for
-    from zcbench.registry import get_benchmark, get_proxy
-    from zcbench.runner import PeakMemory, score_cell
-
-    proxy = get_proxy(job.proxy)
-    source = source_for(proxy.spec, job.dataset, Path(job.data_root) if job.data_root else None, job.synthetic)
+def run_job(job: CellJob) -> CellResult:
+    """Score one job in this process (resolving benchmark, proxy and data through the registries; real
+    data is loaded once per process)."""
+    proxy, bench = get_proxy(job.proxy), get_benchmark(job.bench)
+    source = source_for(proxy.spec, bench.dataset(job.dataset), Path(job.data_root) if job.data_root else None,
+                        job.synthetic)
     peak = _PEAKS.setdefault(job.device, PeakMemory(torch.device(job.device)))
-    return score_cell(get_benchmark(job.bench), job.dataset, proxy, job.arch, job.repeat, seed=job.seed,
-                      batch_size=job.batch_size, options=job.options, device=job.device, peak=peak, source=source)
+    return score_cell(bench, job.dataset, proxy, job.arch, job.repeat, seed=job.seed, batch_size=job.batch_size,
+                      options=job.options, device=job.device, peak=peak, source=source)
 
 
 def _init_worker(threads: int) -> None:
@@ -61,13 +62,17 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker_died(job: CellJob, attempts: int) -> dict[str, Any]:
-    return {"arch": job.arch, "repeat": job.repeat, "values": {}, "status": "failed",
-            "error": f"worker process died {attempts} time(s) on this cell (out of memory?)",
-            "time_ms": float("nan"), "peak_mem_mb": float("nan")}
+def _worker_died(job: CellJob, why: str) -> CellResult:
+    return CellResult.failed(job.arch, job.repeat, why)
 
 
-def local_pool(jobs: Iterable[CellJob], workers: int, threads: int) -> Iterator[tuple[CellJob, dict[str, Any]]]:
+def in_process(jobs: Iterable[CellJob]) -> Iterator[tuple[CellJob, CellResult]]:
+    """Score the jobs one after another in this process, at its torch threads."""
+    for job in jobs:
+        yield job, run_job(job)
+
+
+def local_pool(jobs: Iterable[CellJob], workers: int, threads: int) -> Iterator[tuple[CellJob, CellResult]]:
     """A pool of `workers` spawned processes with `threads` torch threads each."""
     context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start is unsafe
     pending = iter(jobs)
@@ -98,13 +103,14 @@ def local_pool(jobs: Iterable[CellJob], workers: int, threads: int) -> Iterator[
                 for job in in_flight.values():  # a worker died: its cell (and the others in flight) go again
                     attempts[job] = attempts.get(job, 1) + 1
                     if attempts[job] > MAX_ATTEMPTS:
-                        yield job, _worker_died(job, MAX_ATTEMPTS)
+                        yield job, _worker_died(job, f"worker process died {MAX_ATTEMPTS} time(s) on this cell "
+                                                     "(out of memory?)")
                     else:
                         retry.append(job)
 
 
 def ray_pool(jobs: Iterable[CellJob], address: str | None, threads: int,
-             max_in_flight: int | None = None) -> Iterator[tuple[CellJob, dict[str, Any]]]:
+             max_in_flight: int | None = None) -> Iterator[tuple[CellJob, CellResult]]:
     """Dispatch jobs to a Ray cluster (`address`, or a local instance); Ray retries a lost worker's tasks."""
     import ray
 
@@ -128,9 +134,9 @@ def ray_pool(jobs: Iterable[CellJob], address: str | None, threads: int,
             try:
                 yield job, ray.get(ref)
             except ray.exceptions.RayError as exc:  # retries exhausted
-                yield job, {**_worker_died(job, MAX_ATTEMPTS), "error": f"Ray task failed: {exc}"[:500]}
+                yield job, _worker_died(job, f"Ray task failed: {exc}")
 
 
-def _ray_job(job: CellJob, threads: int) -> dict[str, Any]:
+def _ray_job(job: CellJob, threads: int) -> CellResult:
     _init_worker(threads)
     return run_job(job)

@@ -12,9 +12,11 @@ from zcbench.errors import ZCBenchError
 from zcbench.store import DatasetView, Store, write_ground_truth
 
 
-def import_ground_truth(store_path: str | Path, bench: Benchmark, path: str | Path, kind: str = "auto") -> list[GroundTruth]:
-    """Read the benchmark's ground-truth files and store every dataset's target with its contract."""
-    truths = bench.load_ground_truth(Path(path), kind)
+def import_ground_truth(store_path: str | Path, bench: Benchmark, path: str | Path | None,
+                        kind: str = "auto") -> list[GroundTruth]:
+    """Read the benchmark's ground truth (a file, or none for a benchmark that computes it) and store every
+    dataset's target with its contract."""
+    truths = bench.load_ground_truth(Path(path) if path is not None else None, kind)
     with Store(store_path).writer() as writer, writer.transaction() as h5:
         for gt in truths:
             write_ground_truth(h5, bench.name, gt)
@@ -23,10 +25,10 @@ def import_ground_truth(store_path: str | Path, bench: Benchmark, path: str | Pa
 
 def missing_message(bench: Benchmark, dataset: str, store_path: str | Path) -> str:
     env = f", or set {bench.gt_env_var}=PATH" if bench.gt_env_var else ""
-    return (
-        f"no ground truth for {bench.name}/{dataset} in {store_path}: run `zcbench gt import --bench {bench.name} "
-        f"--csv PATH` (NB-201: nats_tss_200ep_test_acc.csv, e.g. ../shared/data/nb201/) or pass --gt PATH{env}"
-    )
+    args = f" {bench.gt_import_args}" if bench.gt_import_args else ""
+    hint = f" ({bench.gt_hint})" if bench.gt_hint else ""
+    return (f"no ground truth for {bench.name}/{dataset} in {store_path}: run `zcbench gt import --bench "
+            f"{bench.name}{args}`{hint} or pass --gt PATH{env}")
 
 
 def truth_for(view: DatasetView, bench: Benchmark, target: str | None = None,

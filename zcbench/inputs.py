@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 
 from zcbench import data as realdata
+from zcbench.benchmark import DatasetInfo
+from zcbench.errors import ZCBenchError
 from zcbench.registry import ProxySpec
 
 
@@ -40,13 +42,17 @@ class InputSource:
         return f"real: {self.real.root} ({', '.join(self.real.files)}; {len(self.real.labels)} images)"
 
 
-def source_for(spec: ProxySpec, dataset: str, data_root: Path | None, synthetic: bool) -> InputSource:
-    """Resolve (and load, once) the real data a proxy needs; fail with one clear line if it is missing."""
+def source_for(spec: ProxySpec, dataset: DatasetInfo, data_root: Path | None, synthetic: bool) -> InputSource:
+    """Resolve (and load, once) the real data a proxy needs from the reader the benchmark's dataset
+    points to; fail with one clear line if it is missing or the dataset has no reader."""
     if "real_batch" not in spec.needs:
         return InputSource()
     if synthetic:
         return InputSource(synthetic=True)
-    return InputSource(real=realdata.load(dataset, data_root, spec.name))
+    if dataset.real_data is None:
+        raise ZCBenchError(f"no real data is known for dataset {dataset.name!r} (proxy {spec.name}); pass "
+                           f"--synthetic-data to run on Gaussian images with random labels")
+    return InputSource(real=realdata.load(dataset.real_data, data_root, spec.name))
 
 
 def prepare(needs: tuple[str, ...], batch: int, batches: int, shape: tuple[int, ...], num_classes: int,

@@ -1,21 +1,24 @@
-"""Registries of proxies and benchmarks.
+"""The registries: proxies, their reference restatements, benchmarks, figures and tables, initialisations.
 
-The core never imports a concrete proxy or benchmark: it asks these registries. Built-in proxies and
-benchmarks register themselves when their packages (`zcbench.proxies`, `zcbench.baselines`,
-`zcbench.benchmarks`) are walked; third-party packages register through the entry-point groups
-`zcbench.proxies` and `zcbench.benchmarks` (the entry point names a module or an object; loading it
-runs its `@register_proxy` / `@register_benchmark` decorators).
+The core never imports a concrete proxy, benchmark or figure: it asks these registries, all of one type
+(`Registry`). Built-in items register themselves when their packages (`zcbench.proxies`,
+`zcbench.baselines`, `zcbench.benchmarks`, `zcbench.figures`) are walked; third-party packages register
+through the entry-point groups `zcbench.proxies`, `zcbench.benchmarks` and `zcbench.figures` (the entry
+point names a module or an object; loading it runs its `@register_*` decorators).
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib
 import pkgutil
 import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 import torch
 
@@ -30,9 +33,9 @@ KNOWN_BN_MODES = frozenset({"train", "bypass"})
 KNOWN_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 KNOWN_AGGREGATES = frozenset({"nonlinear", "linear"})
 
-PROXY_GROUP = "zcbench.proxies"
-BENCHMARK_GROUP = "zcbench.benchmarks"
-_BUILTIN_PACKAGES = ("zcbench.proxies", "zcbench.baselines", "zcbench.benchmarks")
+T = TypeVar("T")
+R = TypeVar("R")
+InitFn = Callable[[torch.nn.Module], None]
 
 
 @dataclass(frozen=True)
@@ -113,17 +116,103 @@ class Proxy:
         return self.spec.name
 
 
-_PROXIES: dict[str, Proxy] = {}
-_REFERENCES: dict[str, ProxyFn] = {}
-_BENCHMARKS: dict[str, "Benchmark"] = {}
+# ---------------------------------------------------------------------------------------------------
+# One registry type for proxies, their reference restatements, benchmarks, figures and initialisations
+# ---------------------------------------------------------------------------------------------------
+BUILTIN = "built in"
+_origin: ContextVar[str] = ContextVar("zcbench_registry_origin", default=BUILTIN)
+
+
+def _definition(item: Any) -> tuple[str | None, str | None]:
+    """Where an item was defined (module, qualified name): re-registering the same definition is allowed
+    (a module imported twice), another definition under a taken name is refused."""
+    for attr in ("fn", "build"):  # a Proxy's function, a figure recipe's builder
+        inner = getattr(item, attr, None)
+        if callable(inner):
+            item = inner
+            break
+    if not callable(item):  # an instance, e.g. a benchmark: its class
+        item = type(item)
+    return getattr(item, "__module__", None), getattr(item, "__qualname__", None)
+
+
+class Registry(Generic[T]):
+    """Named items of one kind: `register`, `get` (a "did you mean" and the known names when a name is
+    unknown), `names` with shell wildcards, and each item's origin (built in, or the plug-in distribution
+    that registered it through an entry point). Built-in packages and entry points are loaded on first use."""
+
+    def __init__(self, kind: str, plural: str) -> None:
+        self.kind, self.plural = kind, plural
+        self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
+
+    def register(self, name: str, item: T) -> T:
+        existing = self._items.get(name)
+        if existing is not None and _definition(existing) != _definition(item):
+            raise ValueError(f"{self.kind} {name!r} is already registered by {_definition(existing)[0]} "
+                             f"({self._origins[name]}); choose another name")
+        self._items[name] = item
+        self._origins[name] = _origin.get()
+        return item
+
+    def get(self, name: str) -> T:
+        discover()
+        try:
+            return self._items[name]
+        except KeyError:
+            raise ZCBenchError(self.unknown(name)) from None
+
+    def unknown(self, name: str) -> str:
+        """The one-line error for an unknown name: the closest known one, then all of them."""
+        known = self.names()
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ";"
+        return f"unknown {self.kind} {name!r}{hint} known {self.plural}: {', '.join(known) or 'none'}"
+
+    def names(self, pattern: str | None = None) -> list[str]:
+        """Registered names, sorted, optionally filtered by a shell wildcard (`names("zi*")`)."""
+        discover()
+        return sorted(n for n in self._items if not pattern or fnmatch.fnmatchcase(n, pattern))
+
+    def __contains__(self, name: object) -> bool:
+        discover()
+        return name in self._items
+
+    def origin(self, name: str) -> str:
+        self.get(name)
+        return self._origins[name]
+
+    @contextmanager
+    def scratch(self) -> Iterator["Registry[T]"]:
+        """Within the block, registrations are temporary: at its end the registry is as before (for tests)."""
+        discover()
+        before = (dict(self._items), dict(self._origins))
+        try:
+            yield self
+        finally:
+            self._items, self._origins = before
+
+    @contextmanager
+    def temporarily(self, name: str, item: T) -> Iterator[T]:
+        """Register `item` for the duration of a `with` block (replacing any item of that name), for tests."""
+        with self.scratch():
+            self._items[name], self._origins[name] = item, "temporary"
+            yield item
+
+
+PROXIES: Registry[Proxy] = Registry("proxy", "proxies")
+REFERENCES: Registry[ProxyFn] = Registry("reference restatement", "reference restatements")
+BENCHMARKS: Registry["Benchmark"] = Registry("benchmark", "benchmarks")
+FIGURES: Registry[Any] = Registry("figure or table", "figures and tables")
+INITS: Registry[Callable[[torch.nn.Module], None]] = Registry("initialisation", "initialisations")
+
+#: entry-point group -> built-in packages whose modules register into it when walked
+ENTRY_POINT_GROUPS = {
+    "zcbench.proxies": ("zcbench.proxies", "zcbench.baselines"),
+    "zcbench.benchmarks": ("zcbench.benchmarks",),
+    "zcbench.figures": ("zcbench.figures",),
+}
 _discovered = False
-
-
-def _same_origin(a: Any, b: Any) -> bool:
-    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == (
-        getattr(b, "__module__", None),
-        getattr(b, "__qualname__", None),
-    )
 
 
 def register_proxy(fn: ProxyFn | None = None, /, **spec_fields: Any) -> Any:
@@ -137,12 +226,7 @@ def register_proxy(fn: ProxyFn | None = None, /, **spec_fields: Any) -> Any:
         fields.setdefault("name", func.__name__)
         fields.setdefault("description", (func.__doc__ or "").strip().split("\n")[0])
         spec = ProxySpec(**fields)
-        existing = _PROXIES.get(spec.name)
-        if existing is not None and not _same_origin(existing.fn, func):
-            raise ValueError(
-                f"proxy {spec.name!r} is already registered by {existing.fn.__module__}; choose another name"
-            )
-        _PROXIES[spec.name] = Proxy(spec, func)
+        PROXIES.register(spec.name, Proxy(spec, func))
         return func
 
     if fn is not None:
@@ -155,19 +239,10 @@ def register_reference(proxy_name: str) -> Callable[[ProxyFn], ProxyFn]:
     not speed); `zcbench bench` times the proxy against it and checks that the values agree."""
 
     def decorate(func: ProxyFn) -> ProxyFn:
-        _REFERENCES[proxy_name] = func
+        REFERENCES.register(proxy_name, func)
         return func
 
     return decorate
-
-
-def get_reference(name: str) -> Proxy:
-    """The reference restatement of proxy `name`, wrapped with the proxy's own spec."""
-    proxy = get_proxy(name)
-    if name not in _REFERENCES:
-        known = ", ".join(sorted(_REFERENCES)) or "none"
-        raise ZCBenchError(f"proxy {name!r} has no reference restatement to compare with; proxies with one: {known}")
-    return Proxy(proxy.spec, _REFERENCES[name])
 
 
 def register_benchmark(cls: type) -> type:
@@ -175,11 +250,24 @@ def register_benchmark(cls: type) -> type:
     name = getattr(cls, "name", None)
     if not name:
         raise ValueError(f"benchmark class {cls.__qualname__} needs a `name`")
-    existing = _BENCHMARKS.get(name)
-    if existing is not None and not _same_origin(type(existing), cls):
-        raise ValueError(f"benchmark {name!r} is already registered by {type(existing).__module__}")
-    _BENCHMARKS[name] = cls()
+    BENCHMARKS.register(name, cls())
     return cls
+
+
+def register_figure(recipe: R) -> R:
+    """Register a figure or table recipe (anything with a `name`; see zcbench.figures.common.Recipe)."""
+    FIGURES.register(recipe.name, recipe)
+    return recipe
+
+
+def register_init(name: str) -> Callable[[InitFn], InitFn]:
+    """Register a weight initialisation a ProxySpec can name in `init`."""
+
+    def decorate(func: InitFn) -> InitFn:
+        INITS.register(name, func)
+        return func
+
+    return decorate
 
 
 def _warn(message: str) -> None:
@@ -187,53 +275,65 @@ def _warn(message: str) -> None:
 
 
 def discover(force: bool = False) -> None:
-    """Import the built-in proxy/benchmark packages and load third-party entry points (once)."""
+    """Import the built-in packages and load third-party entry points, once per process.
+
+    Items registered while an entry point loads are marked with its distribution (`zcbench list` shows it).
+    """
     global _discovered
     if _discovered and not force:
         return
     _discovered = True
-    for package_name in _BUILTIN_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
-            importlib.import_module(info.name)
-    for group in (PROXY_GROUP, BENCHMARK_GROUP):
+    importlib.import_module("zcbench.inits")
+    for packages in ENTRY_POINT_GROUPS.values():
+        for package_name in packages:
+            package = importlib.import_module(package_name)
+            for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
+                importlib.import_module(info.name)
+    for group in ENTRY_POINT_GROUPS:
         for ep in entry_points(group=group):
+            dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value.split(":")[0]
+            token = _origin.set(f"plugin {dist}")
             try:
                 ep.load()
             except Exception as exc:  # a broken plug-in must not break the tool
                 _warn(f"could not load {group} entry point {ep.name!r} ({ep.value}): {exc}")
-
-
-def _match(names: list[str], pattern: str | None) -> list[str]:
-    if not pattern:
-        return sorted(names)
-    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+            finally:
+                _origin.reset(token)
 
 
 def list_proxies(pattern: str | None = None) -> list[str]:
     """Names of registered proxies, optionally filtered by a shell wildcard (`list_proxies("zi*")`)."""
-    discover()
-    return _match(list(_PROXIES), pattern)
+    return PROXIES.names(pattern)
 
 
 def list_benchmarks(pattern: str | None = None) -> list[str]:
-    discover()
-    return _match(list(_BENCHMARKS), pattern)
+    return BENCHMARKS.names(pattern)
+
+
+def list_figures(pattern: str | None = None) -> list[str]:
+    return FIGURES.names(pattern)
 
 
 def get_proxy(name: str) -> Proxy:
-    discover()
-    try:
-        return _PROXIES[name]
-    except KeyError:
-        raise ZCBenchError(f"unknown proxy {name!r}; known proxies: {', '.join(list_proxies())}") from None
+    return PROXIES.get(name)
+
+
+def get_reference(name: str) -> Proxy:
+    """The reference restatement of proxy `name`, wrapped with the proxy's own spec."""
+    proxy = get_proxy(name)
+    if name not in REFERENCES:
+        known = ", ".join(REFERENCES.names()) or "none"
+        raise ZCBenchError(f"proxy {name!r} has no reference restatement to compare with; proxies with one: {known}")
+    return Proxy(proxy.spec, REFERENCES.get(name))
 
 
 def get_benchmark(name: str) -> "Benchmark":
-    discover()
-    try:
-        return _BENCHMARKS[name]
-    except KeyError:
-        raise ZCBenchError(
-            f"unknown benchmark {name!r}; known benchmarks: {', '.join(list_benchmarks())}"
-        ) from None
+    return BENCHMARKS.get(name)
+
+
+def get_figure(name: str) -> Any:
+    return FIGURES.get(name)
+
+
+def get_init(name: str) -> Callable[[torch.nn.Module], None]:
+    return INITS.get(name)

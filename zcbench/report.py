@@ -55,7 +55,7 @@ def _provenance(store: Store) -> str:
     return "\n".join(parts)
 
 
-def write_report(store_path: str | Path, out: str | Path, *, bench: str = "nb201",
+def write_report(store_path: str | Path, out: str | Path, *, bench: str,
                  gt_path: str | Path | None = None) -> Path:
     """Build the figures into `out/figures` and write `out/report.html` with everything embedded."""
     from zcbench.figures.recipes import build_all

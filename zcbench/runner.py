@@ -1,18 +1,15 @@
 """Score architectures with registered proxies and journal every result into the store.
 
-The runner owns everything that is not a proxy's mathematics: per-(architecture, repeat) seeding, model
-construction, initialisation, BN mode, dtype, inputs, timing, peak memory and failure isolation.
+A run resolves its proxies' configs and inputs, skips what the store already holds, hands the remaining
+cells to an executor (in process, a local process pool or Ray; `zcbench.executors`), which scores each
+with `zcbench.cell`, and journals every result with the run's provenance as it arrives.
 """
 
 from __future__ import annotations
 
-import copy as _copy
 import dataclasses
 import hashlib
 import json
-import math
-import re
-import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,29 +20,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from zcbench.benchmark import Benchmark
-from zcbench.errors import ZCBenchError
-from zcbench.executors import CellJob, local_pool, ray_pool
-from zcbench.inits import INITS, bypass_batchnorm
-from zcbench.inputs import InputSource, prepare, source_for
+from zcbench.cell import SEED_POLICY, CellResult
 from zcbench.data import data_root as resolve_data_root
-from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, ProxySpec, get_benchmark, get_proxy
-from zcbench.provenance import cpu_label, device_name, machine, new_run, now
+from zcbench.errors import ZCBenchError
+from zcbench.executors import CellJob, in_process, local_pool, ray_pool
+from zcbench.inputs import InputSource, source_for
+from zcbench.provenance import cpu_label, device_name, new_run, now
+from zcbench.registry import Proxy, ProxySpec, get_benchmark, get_proxy
 from zcbench.runtime import tune_allocator
 from zcbench.store import OK, Store, StoreWriter, config_diff
 
-SEED_POLICY = "sha256('seed|benchmark|dataset|arch|repeat') first 8 bytes, 63 bits"
-
-
 # ---------------------------------------------------------------------------------------------------
-# Seeds and configs
+# Shards and configs
 # ---------------------------------------------------------------------------------------------------
-def cell_seed(seed: int, bench: str, dataset: str, arch: str, repeat: int) -> int:
-    """The seed of one (architecture, repeat): independent of order, sharding and workers."""
-    digest = hashlib.sha256(f"{seed}|{bench}|{dataset}|{arch}|{repeat}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
 def parse_shard(text: str) -> tuple[int, int]:
     """`i/k` with 0 <= i < k."""
     try:
@@ -122,127 +109,6 @@ def entry_label(spec: ProxySpec, config: Mapping[str, Any]) -> str:
     if config_hash(config) == config_hash(default):
         return spec.name
     return f"{spec.name}@{config_hash(config)[:8]}"
-
-
-# ---------------------------------------------------------------------------------------------------
-# One cell
-# ---------------------------------------------------------------------------------------------------
-class PeakMemory:
-    """Peak memory of one cell: CUDA allocator peak, or the process's peak RSS (VmHWM, reset per cell)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self._can_reset = Path("/proc/self/clear_refs").exists()
-
-    def reset(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        elif self._can_reset:
-            try:
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")
-            except OSError:
-                self._can_reset = False
-
-    def read_mb(self) -> float:
-        if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        try:
-            status = Path("/proc/self/status").read_text()
-            return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
-        except (OSError, AttributeError):
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def copy_module(model: torch.nn.Module) -> torch.nn.Module:
-    """A deep copy, so that a proxy cannot change the caller's model."""
-    return _copy.deepcopy(model)
-
-
-def data_seed(cell: int) -> int:
-    """A second, independent stream for data batches and labels (kept on the CPU)."""
-    return int.from_bytes(hashlib.sha256(f"{cell}|data".encode()).digest()[:8], "little") & (2**63 - 1)
-
-
-def score_model(proxy: Proxy, model: torch.nn.Module, *, dataset: str, num_classes: int,
-                input_shape: tuple[int, ...], seed: int, batch_size: int | None = None,
-                options: Mapping[str, Any] | None = None, device: str | torch.device = "cpu",
-                source: InputSource | None = None, copy: bool = True, seed_init: bool = True) -> dict[str, float]:
-    """Score one model (anything implementing ZCModel) with a proxy, as the runner does.
-
-    The runner's duties happen here: initialisation, BN mode, dtype, seeded inputs. With `copy` (the
-    default) the caller's model is left untouched. `seed_init` seeds torch's global generator before
-    the initialisation; the runner seeds it before building the model instead, so that constructor
-    and re-initialisation draw from one stream. Real-batch proxies get synthetic stand-ins unless
-    `source` holds real data. Raises if the proxy raises.
-    """
-    spec = proxy.spec
-    device = torch.device(device)
-    dtype = KNOWN_DTYPES[spec.dtype]
-    opts = dict(options if options is not None else spec.options)
-    if copy:
-        model = copy_module(model)
-    model.to(device)
-    if seed_init:
-        torch.manual_seed(seed)
-    INITS[spec.init](model)
-    if opts.get("bn", spec.bn) == "bypass":  # an option named `bn` overrides the spec
-        bypass_batchnorm(model)
-    model.train()
-    model.to(dtype)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    data_generator = torch.Generator()
-    data_generator.manual_seed(data_seed(seed))
-    batch = int(batch_size or spec.batch_size)
-    inputs = prepare(spec.needs, batch, spec.batches, tuple(input_shape), num_classes, generator, data_generator,
-                     dtype, device, source or InputSource(synthetic=True))
-    ctx = ProxyContext(model=model, inputs=inputs, generator=generator, spec=spec, options=opts, dataset=dataset,
-                       num_classes=num_classes, device=device, dtype=dtype, batch_size=batch)
-    with torch.enable_grad():
-        raw = proxy.fn(ctx)
-    missing = [c for c in spec.components if c not in raw]
-    if missing:
-        raise ValueError(f"proxy returned no value for {missing}")
-    return {c: float(raw[c]) for c in spec.components}
-
-
-def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: int, *, seed: int = 0,
-               batch_size: int | None = None, options: Mapping[str, Any] | None = None,
-               device: str | torch.device = "cpu", peak: PeakMemory | None = None,
-               source: InputSource | None = None) -> dict[str, Any]:
-    """Score one (architecture, repeat); never raises for a failing architecture or proxy.
-
-    Timed: everything after model construction (initialisation included). `source` says where real
-    batches come from; by default real-batch proxies get synthetic stand-ins.
-    """
-    device = torch.device(device)
-    peak = peak or PeakMemory(device)
-    info = bench.dataset(dataset)
-    s = cell_seed(seed, bench.name, dataset, arch, repeat)
-    record: dict[str, Any] = {"arch": arch, "repeat": repeat, "values": {}, "error": "",
-                              "time_ms": math.nan, "peak_mem_mb": math.nan, "machine": machine(device)}
-    try:
-        torch.manual_seed(s)  # constructor ('default') and re-initialisation draw from the cell's seed
-        model = bench.build(arch, dataset).to(device)
-        peak.reset()
-        start = time.perf_counter()
-        values = score_model(proxy, model, dataset=dataset, num_classes=info.num_classes,
-                             input_shape=bench.input_shape(dataset), seed=s, batch_size=batch_size,
-                             options=options, device=device, source=source, copy=False, seed_init=False)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        record["time_ms"] = (time.perf_counter() - start) * 1000.0
-        record["peak_mem_mb"] = peak.read_mb()
-        record["values"] = values
-        record["status"] = "ok"
-    except ZCBenchError:
-        raise
-    except Exception as exc:  # failure isolation: record, go on
-        record["status"] = "failed"
-        record["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        record["values"] = {}
-    return record
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -380,7 +246,7 @@ def run_scoring(
     plans = []
     for proxy in proxies:
         opts = resolve_options(proxy.spec, (options or {}).get(proxy.name))
-        source = source_for(proxy.spec, dataset, root, synthetic_data)
+        source = source_for(proxy.spec, bench.dataset(dataset), root, synthetic_data)
         data = source.config_value if "real_batch" in proxy.spec.needs else None
         config = entry_config(proxy.spec, seed=seed, batch_size=batch_size, options=opts, data=data)
         plans.append(EntryPlan(proxy, opts, source, config, config_hash(config), entry_label(proxy.spec, config)))
@@ -422,22 +288,19 @@ def run_scoring(
         elif workers > 1:
             results = local_pool(jobs(), workers, threads)
         else:
-            peak = PeakMemory(dev)
-            results = ((job, score_cell(bench, dataset, plans[job.plan].proxy, job.arch, job.repeat, seed=seed,
-                                        batch_size=batch_size, options=plans[job.plan].options, device=dev,
-                                        peak=peak, source=plans[job.plan].source)) for job in jobs())
+            results = in_process(jobs())
         with runs, tqdm(total=total, desc=f"{bench.name}/{dataset}", unit="cell", disable=not progress,
                         file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
-            for job, record in results:
-                writer.add_cell(bench.name, dataset, plans[job.plan].label, runs.claim(job.plan, record))
+            for job, result in results:
+                writer.add_cell(bench.name, dataset, plans[job.plan].label, runs.claim(job.plan, result))
                 st = stats[job.plan]
-                if record["status"] == "ok":
+                if result.ok:
                     st.scored += 1
-                    st.times_ms.append(record["time_ms"])
-                    st.peaks_mb.append(record["peak_mem_mb"])
+                    st.times_ms.append(result.time_ms)
+                    st.peaks_mb.append(result.peak_mem_mb)
                 else:
                     st.failed += 1
-                    st.errors.append(f"{job.arch} (repeat {job.repeat}): {record['error']}")
+                    st.errors.append(f"{job.arch} (repeat {job.repeat}): {result.error}")
                 bar.update(1)
     return RunSummary(store=store.path, bench=bench.name, dataset=dataset, n_archs=len(archs), repeats=repeats,
                       device=str(dev), threads=threads, wall_s=time.perf_counter() - start, entries=stats,
@@ -464,18 +327,15 @@ class RunJournal:
         self.writer.record_run(self.bench, self.dataset, self.labels[plan], self.records[plan])
         self.journaled[plan] = True
 
-    def claim(self, plan: int, record: dict[str, Any]) -> dict[str, Any]:
-        """The cell record as the journal keeps it: tagged with this run's id, its machine noted in the run."""
-        cell = dict(record)
-        where = cell.pop("machine", None)
+    def claim(self, plan: int, result: CellResult) -> dict[str, Any]:
+        """The cell as the journal keeps it, tagged with this run's id; its machine is noted in the run."""
         machines = self.records[plan]["machines"]
-        new_machine = where is not None and where not in machines
+        new_machine = result.machine is not None and result.machine not in machines
         if new_machine:
-            machines.append(where)
+            machines.append(result.machine)
         if new_machine or not self.journaled[plan]:
             self._journal(plan)
-        cell["run"] = self.records[plan]["id"]
-        return cell
+        return result.journal_record(self.records[plan]["id"])
 
     def __enter__(self) -> "RunJournal":
         return self

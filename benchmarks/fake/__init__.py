@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zcbench.benchmark import Benchmark, DatasetInfo, GroundTruth
+from zcbench.benchmark import Benchmark, DatasetInfo, GroundTruth, GroundTruthReader
 from zcbench.benchmarks.nb201.model import NB201Network
 from zcbench.benchmarks.nb201.space import NUM_ARCHS, ops_of, parse, to_string
 from zcbench.errors import ZCBenchError
@@ -37,6 +37,8 @@ class Fake(Benchmark):
     name = "fake"
     description = "tiny synthetic benchmark for tests (40 cells, C=4, one cell per stage, 8x8)"
     datasets = {"synthetic": DatasetInfo("synthetic", num_classes=10, resolution=8)}
+    gt_hint = "the fake benchmark's truth is synthetic: `zcbench gt import --bench fake` computes it"
+    gt_import_args = ""
 
     def __len__(self) -> int:
         return NUM_FAKE
@@ -59,19 +61,32 @@ class Fake(Benchmark):
         info = self.dataset(dataset)
         return NB201Network(parse(arch), info.num_classes, info.resolution, c=4, cells_per_stage=1)
 
-    def load_ground_truth(self, path: Path, kind: str = "auto") -> list[GroundTruth]:
-        """A CSV with columns `arch` and `synthetic` (see write_ground_truth_csv)."""
+    def ground_truth_readers(self) -> dict[str, GroundTruthReader]:
+        return {
+            "builtin": GroundTruthReader("builtin", "the synthetic ground truth, computed (no file)",
+                                         lambda _: [self.synthetic_ground_truth()], needs_path=False),
+            "csv": GroundTruthReader("csv", "a CSV with columns arch and synthetic (write_ground_truth_csv)",
+                                     self._read_csv),
+        }
+
+    def synthetic_ground_truth(self) -> GroundTruth:
+        """Every architecture's synthetic accuracy (`synthetic_accuracy`)."""
+        return self._truth(_ARCHS, np.array([synthetic_accuracy(a) for a in _ARCHS]), "builtin")
+
+    def _read_csv(self, path: Path | None) -> list[GroundTruth]:
         try:
             with open(path, newline="") as f:
                 rows = list(csv.DictReader(f))
         except OSError as exc:
             raise ZCBenchError(f"cannot read ground truth {path}: {exc.strerror}") from None
         archs = [self.canonical(r["arch"]) for r in rows]
-        values = np.array([float(r["synthetic"]) for r in rows])
-        contract = {"benchmark": "fake", "dataset": "synthetic", "split": "synthetic", "epochs": 0,
-                    "seed_aggregation": "none", "source": f"csv:{Path(path).name}"}
-        return [GroundTruth("synthetic", self.default_target, archs, values, contract,
-                            official_index=np.array([self.index(a) for a in archs]))]
+        return [self._truth(archs, np.array([float(r["synthetic"]) for r in rows]), f"csv:{Path(path).name}")]
+
+    def _truth(self, archs: list[str], values: np.ndarray, source: str) -> GroundTruth:
+        contract = {"benchmark": self.name, "dataset": "synthetic", "split": "synthetic", "epochs": 0,
+                    "seed_aggregation": "none", "source": source}
+        return GroundTruth("synthetic", self.default_target, archs, values, contract,
+                           official_index=np.array([self.index(a) for a in archs]))
 
 
 def write_ground_truth_csv(path: str | Path) -> Path:

@@ -6,14 +6,20 @@ from pathlib import Path
 
 import torch
 
-from zcbench.benchmark import Benchmark, DatasetInfo, GroundTruth
+from zcbench.benchmark import Benchmark, DatasetInfo, GroundTruthReader
 from zcbench.benchmarks.nb201 import groundtruth as _gt
 from zcbench.benchmarks.nb201.model import NB201Network
+from zcbench.benchmarks.nb201.nas201 import read_nas201
+from zcbench.benchmarks.nb201.paper import PAPER
 from zcbench.benchmarks.nb201.space import NUM_ARCHS, index_of, ops_of, parse, to_string
-from zcbench.errors import ZCBenchError
+from zcbench.data import CIFAR10, CIFAR100, IMAGENET16_120
 from zcbench.registry import register_benchmark
 
 SUBSET_DIR = Path(__file__).parent / "subsets"
+
+
+def _is_nats(path: Path) -> bool:
+    return path.is_dir() or path.name.endswith(".pbz2")
 
 
 @register_benchmark
@@ -21,12 +27,16 @@ class NB201(Benchmark):
     name = "nb201"
     description = "NAS-Bench-201 cells (15625), xautodl TinyNetwork C=16 N=5"
     datasets = {
-        "cifar10": DatasetInfo("cifar10", num_classes=10, resolution=32),
-        "cifar100": DatasetInfo("cifar100", num_classes=100, resolution=32),
-        "ImageNet16-120": DatasetInfo("ImageNet16-120", num_classes=120, resolution=16),
+        "cifar10": DatasetInfo("cifar10", num_classes=10, resolution=32, real_data=CIFAR10),
+        "cifar100": DatasetInfo("cifar100", num_classes=100, resolution=32, real_data=CIFAR100),
+        "ImageNet16-120": DatasetInfo("ImageNet16-120", num_classes=120, resolution=16, real_data=IMAGENET16_120),
     }
     gt_env_var = "ZCBENCH_NB201_GT"
     default_target = _gt.TARGET
+    gt_hint = ("get nats_tss_200ep_test_acc.csv (../shared/data/nb201/), the official NATS-Bench topology "
+               "files NATS-tss-v1_0-3ffb9 or the NAS-Bench-201 release NAS-Bench-201-v1_*.pth")
+    gt_import_args = "--csv ../shared/data/nb201/nats_tss_200ep_test_acc.csv"
+    paper = PAPER
 
     def __len__(self) -> int:
         return NUM_ARCHS
@@ -44,21 +54,15 @@ class NB201(Benchmark):
         info = self.dataset(dataset)
         return NB201Network(parse(arch), info.num_classes, info.resolution)
 
-    def load_ground_truth(self, path: Path, kind: str = "auto") -> list[GroundTruth]:
-        """`kind` is csv (the compact table), nats (official NATS-Bench files) or auto (by path type)."""
-        path = Path(path)
-        if not path.exists():
-            raise ZCBenchError(
-                f"ground truth not found at {path}; get nats_tss_200ep_test_acc.csv (or the official "
-                f"NATS-tss-v1_0-3ffb9 files) and pass its path"
-            )
-        if kind == "auto":
-            kind = "nats" if path.is_dir() or path.name.endswith(".pbz2") else "csv"
-        if kind == "csv":
-            return _gt.read_csv(path)
-        if kind == "nats":
-            return _gt.read_nats(path)
-        raise ZCBenchError(f"unknown ground-truth kind {kind!r}; use csv or nats")
+    def ground_truth_readers(self) -> dict[str, GroundTruthReader]:
+        return {
+            "csv": GroundTruthReader("csv", "the compact table nats_tss_200ep_test_acc.csv; row i = official index i",
+                                     _gt.read_csv, matches=lambda path: path.suffix == ".csv"),
+            "nats": GroundTruthReader("nats", "official NATS-Bench topology files (fast-mode folder or .pickle.pbz2), "
+                                      "through nats_bench", _gt.read_nats, matches=_is_nats),
+            "nas201": GroundTruthReader("nas201", "the original NAS-Bench-201 release NAS-Bench-201-v1_0/v1_1 .pth, "
+                                        "through nas_201_api", read_nas201, matches=lambda path: path.suffix == ".pth"),
+        }
 
     def subsets(self) -> dict[str, Path]:
         return {p.stem: p for p in sorted(SUBSET_DIR.glob("*.txt"))}

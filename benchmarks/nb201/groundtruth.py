@@ -100,7 +100,11 @@ def read_nats(path: Path, progress: bool = True) -> list[GroundTruth]:
                 raise ZCBenchError(f"NATS-Bench index {i} ({dataset}): {exc}") from None
             values[dataset][i] = float(info["test-accuracy"])
         api.arch2infos_dict.pop(i, None)  # fast mode caches every file it reads; keep memory flat
-    source = f"nats_bench:{path.name}"
+    return file_order_truths(archs, values, f"nats_bench:{path.name}")
+
+
+def file_order_truths(archs: list[str], values: dict[str, np.ndarray], source: str) -> list[GroundTruth]:
+    """One GroundTruth per dataset for architectures in the file's order (row i = official index i)."""
     return [
         GroundTruth(
             dataset=dataset,

@@ -11,6 +11,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from zcbench.benchmark import StreamingBlocks
 from zcbench.benchmarks.nb201.space import EDGES
 from zcbench.ops import SamePadAvgPool2d
 
@@ -159,7 +160,7 @@ def analytic_params(ops: tuple[str, ...], num_classes: int, c: int = C_INIT,
     return total
 
 
-class NB201Network(nn.Module):
+class NB201Network(nn.Module, StreamingBlocks):
     def __init__(self, ops: tuple[str, ...], num_classes: int, resolution: int, c: int = C_INIT,
                  cells_per_stage: int = CELLS_PER_STAGE) -> None:
         super().__init__()
@@ -190,8 +191,8 @@ class NB201Network(nn.Module):
         return list(self.iter_block_features(x))
 
     def iter_block_features(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
-        """`block_features` one at a time, each as soon as its block has run, so that a proxy can work on
-        early blocks while later ones are still being computed."""
+        """`block_features` one at a time (`StreamingBlocks`), each as soon as its block has run, so that a
+        proxy can work on early blocks while later ones are still being computed."""
         feature = self.stem(x)
         yield feature
         for cell in self.cells:

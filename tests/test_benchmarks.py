@@ -1,0 +1,119 @@
+"""Contract tests over every registered benchmark, and the proxy invariants over every (proxy, benchmark) pair:
+a new search space is tested the day it registers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from zcbench import ZCBenchError, get_benchmark, get_proxy, list_benchmarks, list_proxies
+from zcbench.benchmark import StreamingBlocks
+from zcbench.cell import score_cell
+from zcbench.groundtruth import import_ground_truth
+from zcbench.inputs import InputSource
+from zcbench.store import Store
+
+from conftest import NB201_CSV
+
+BENCHMARKS = list_benchmarks()
+#: the ground truth each benchmark's tests read (kind, path): a new benchmark adds its test data here
+TEST_GROUND_TRUTH = {"nb201": ("csv", NB201_CSV), "fake": ("builtin", None)}
+
+
+def sample_indices(bench) -> list[int]:
+    n = len(bench)
+    return sorted({0, 1, n // 3, n // 2, n - 2, n - 1} & set(range(n)))
+
+
+def smallest_dataset(bench) -> str:
+    return min(bench.datasets, key=lambda d: (bench.dataset(d).resolution, bench.dataset(d).num_classes))
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_architecture_strings_round_trip(name):
+    bench = get_benchmark(name)
+    assert len(bench) > 0 and bench.datasets
+    for i in sample_indices(bench):
+        arch = bench.arch(i)
+        assert bench.canonical(arch) == arch and bench.index(arch) == i
+    with pytest.raises(ZCBenchError) as info:
+        bench.canonical("not an architecture")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name, dataset", [(b, d) for b in BENCHMARKS for d in get_benchmark(b).datasets])
+def test_models_build_for_every_dataset_and_speak_the_model_protocol(name, dataset):
+    bench = get_benchmark(name)
+    info = bench.dataset(dataset)
+    arch = bench.arch(sample_indices(bench)[len(sample_indices(bench)) // 2])
+    torch.manual_seed(0)
+    model = bench.build(arch, dataset).train()
+    x = torch.randn(2, *bench.input_shape(dataset))
+    assert model.logits(x).shape == (2, info.num_classes)
+    features = model.block_features(x)
+    assert features and all(f.shape[0] == 2 and f.requires_grad for f in features)
+    if isinstance(model, StreamingBlocks):  # a model that streams its blocks announces their shapes
+        assert [tuple(s) for s in model.block_shapes(tuple(x.shape))] == [tuple(f.shape) for f in features]
+        streamed = list(model.iter_block_features(x))
+        assert [tuple(f.shape) for f in streamed] == [tuple(f.shape) for f in features]
+    assert model.pre_pooling(x).shape[0] == 2
+    assert model.num_params() == sum(p.numel() for p in model.parameters())
+    assert math.isfinite(model.flops()) and model.flops() > 0
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_ground_truth_aligns_with_the_architectures_in_the_store(name, tmp_path):
+    assert name in TEST_GROUND_TRUTH, f"benchmark {name} registers no test ground truth (TEST_GROUND_TRUTH)"
+    bench = get_benchmark(name)
+    kind, path = TEST_GROUND_TRUTH[name]
+    truths = import_ground_truth(tmp_path / "s.h5", bench, path, kind)
+    assert truths and {t.dataset for t in truths} <= set(bench.datasets)
+    for truth in truths:
+        assert len(truth.archs) == len(truth.values) and all(bench.canonical(a) == a for a in truth.archs)
+        assert {"split", "epochs", "seed_aggregation", "source"} <= set(truth.contract)
+        view = Store(tmp_path / "s.h5").read(bench.name, truth.dataset)
+        stored, contract = view.gt[truth.target]
+        row = {a: i for i, a in enumerate(view.archs)}
+        picks = [truth.archs[i] for i in sorted({0, len(truth.archs) // 2, len(truth.archs) - 1})]
+        for arch in picks:
+            assert stored[row[arch]] == pytest.approx(truth.as_series()[arch], rel=1e-6)
+        if truth.official_index is not None:
+            assert all(view.index[row[a]] == i for a, i in zip(truth.archs[:50], truth.official_index[:50]))
+        assert contract["source"] == truth.contract["source"]
+
+
+PAIRS = [(p, b) for b in BENCHMARKS for p in list_proxies()]
+
+
+@pytest.mark.parametrize("proxy, name", PAIRS)
+def test_every_proxy_runs_on_every_benchmark_deterministically_without_touching_the_model(proxy, name):
+    """The registry-wide invariants on every benchmark's smallest dataset, with batches of 8 (and synthetic
+    stand-ins for real batches): one value per component, the same values twice, in either order of
+    architectures, and the caller's model untouched."""
+    bench = get_benchmark(name)
+    dataset = smallest_dataset(bench)
+    archs = [bench.arch(i) for i in sample_indices(bench)[-2:]]
+
+    def values(arch):
+        result = score_cell(bench, dataset, get_proxy(proxy), arch, 0, batch_size=8, source=InputSource(synthetic=True))
+        assert result.ok, result.error
+        assert set(result.values) == set(get_proxy(proxy).spec.components)
+        return result.values
+
+    first = {a: values(a) for a in archs}
+    again = {a: values(a) for a in reversed(archs)}
+    assert all(np.array_equal(list(first[a].values()), list(again[a].values()), equal_nan=True) for a in archs)
+
+    from zcbench.cell import score_model
+
+    torch.manual_seed(0)
+    model = bench.build(archs[0], dataset)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    score_model(get_proxy(proxy), model, dataset=dataset, num_classes=bench.dataset(dataset).num_classes,
+                input_shape=bench.input_shape(dataset), seed=1, batch_size=8)
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in model.parameters())
