@@ -223,6 +223,8 @@ class Recipe:
     required: tuple[str, ...] = ()
     wanted: tuple[str, ...] = ()
     min_proxies: int = 1
+    #: drawn only for benchmarks whose paper reports it (`Benchmark.paper.values` has it), e.g. the NDS table
+    paper_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -306,7 +308,9 @@ class Context:
         for entry in view.entries.values():
             scored |= entry.scored()
         archs = [a for a, s in zip(view.archs, scored) if s]
-        return None if len(archs) >= len(self.bench) else shipped_subset(self.bench, archs)
+        if not self.bench.enumerable or len(archs) >= len(self.bench):  # a file-defined space ships no subsets
+            return None
+        return shipped_subset(self.bench, archs)
 
     def score_commands(self, dataset: str, proxies: Sequence[str], archs: str | None = None) -> list[str]:
         """`zcbench score` commands for `proxies`; proxies that need real batches get their own with --data-root."""

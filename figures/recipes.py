@@ -46,6 +46,11 @@ def build_all(store: str | Path, out: str | Path, *, bench: str, dataset: str | 
     ctx = Context(Path(store), benchmark, out, dataset, Path(gt_path) if gt_path else None, selected)
     outcomes = []
     for recipe in recipes:
+        if recipe.paper_only and ctx.paper_values(recipe.name) is None:
+            if only:  # asked for by name: say why not
+                outcomes.append(Outcome(recipe, gaps=[Gap("-", f"drawn only for benchmarks whose paper reports "
+                                                               f"it; {benchmark.name}'s does not", (), True)]))
+            continue
         usable, gaps = ctx.plan(recipe)
         outcome = Outcome(recipe, gaps=gaps)
         outcomes.append(outcome)

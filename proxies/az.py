@@ -74,8 +74,12 @@ def block_vjp(f_in: torch.Tensor, f_out: torch.Tensor, g_out: torch.Tensor,
               dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(g_in, g_out, identity) for one pair and its probe g_out: the block-local VJP (the graph is freed
     after), whether it gave the probe back exactly (an identity block), and g_in pixel-unshuffled where the
-    block strides; both cast to `dtype` for the moment and its SVD."""
-    (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
+    block strides; both cast to `dtype` for the moment and its SVD. A block whose output does not depend
+    on the previous block's (an NDS cell that reads only its other input, from two cells back) has a zero
+    VJP, as the mathematics says; autograd reports it as unused, so it is materialised as zeros."""
+    (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False, allow_unused=True)
+    if g_in is None:
+        g_in = torch.zeros_like(f_in)
     identity = _is_identity(g_in, g_out)
     if g_in.dim() == 4 and g_in.shape[-1] != g_out.shape[-1]:
         g_in = F.pixel_unshuffle(g_in, g_in.shape[-1] // g_out.shape[-1])

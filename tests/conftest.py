@@ -15,6 +15,23 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 NB201_CSV = SHARED / "data" / "nb201" / "nats_tss_200ep_test_acc.csv"
+NDS_FIXTURES = REPO / "tests" / "data" / "nds"  # small files in the official schema (make_fixtures.py)
+
+
+def _nds_fixture_ground_truth() -> dict[str, tuple[str, Path]]:
+    """Each NDS benchmark family's test data: its plain file's fixture."""
+    from zcbench.registry import get_benchmark, list_benchmarks
+
+    out = {}
+    for name in list_benchmarks("nds-*"):
+        bench = get_benchmark(name)
+        path = NDS_FIXTURES / bench.file.file_name
+        if path.exists():
+            out.setdefault(bench.family, ("json", path))
+    return out
+
+
+NDS_FIXTURE_GROUND_TRUTH = _nds_fixture_ground_truth()
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ def test_builtins_are_found_through_the_registries():
     assert "az" in list_proxies()
     assert list_proxies("a*") == [n for n in list_proxies() if n.startswith("a")]
     assert list_proxies("zzz*") == []
-    assert {"nb201", "fake"} <= set(list_benchmarks())
+    assert {"nb201", "fake", "nds-darts", "nds-resnet_reruns"} <= set(list_benchmarks())
     assert {"fig3", "fig4", "fig5", "fig6", "fig7", "table1", "table4", "table5"} <= set(list_figures())
-    assert list_figures("table*") == ["table1", "table4", "table5"]
+    assert list_figures("table*") == ["table1", "table4", "table5", "table6"]
     assert {"kaiming_fanin", "default", "normal"} <= set(INITS.names())
     assert {"az", "gradsign"} <= set(REFERENCES.names())
     for registry in (PROXIES, BENCHMARKS, FIGURES, INITS):

@@ -35,16 +35,22 @@ TOP1_POOL = 3000
 STRATIFIED_STEP = 15  # every 15th architecture by accuracy: on NB-201 ceil(15625 / 15) = 1042, the paper's count
 
 
+CORRELATION_DECIMALS = 12
+
+
 def correlation(score: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """Kendall tau-b and Spearman rho of a (larger-is-better, NaN-policed) score with the truth; NaN for a
-    constant input or fewer than two values."""
+    constant input or fewer than two values.
+
+    Rounded to 12 decimals: scipy divides tau-b by two square roots, so a perfect ranking comes out as
+    1 - 1e-16; over n architectures tau moves in steps of 2 / (n (n - 1)), far above 1e-12."""
     if len(score) < 2:
         return float("nan"), float("nan")
     with warnings.catch_warnings():  # a constant input gives NaN, which is what we report
         warnings.simplefilter("ignore")
         tau = kendalltau(score, truth, variant="b").statistic
         rho = spearmanr(score, truth).statistic
-    return float(tau), float(rho)
+    return round(float(tau), CORRELATION_DECIMALS), round(float(rho), CORRELATION_DECIMALS)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -140,6 +146,7 @@ class Panel:
     truth: np.ndarray
     columns: dict[str, Column]
     rows: str = ""  # which architectures, in words (see `describe_archs`)
+    space: Sequence[str] | None = None  # the benchmark's whole space (`Benchmark.space`), where known
 
     @property
     def n(self) -> int:
@@ -185,8 +192,18 @@ def make_panel(view: DatasetView, truth: np.ndarray, addresses: Sequence[str], *
         raise ZCBenchError(f"{view.bench}/{view.dataset}: {', '.join(columns)} share {len(rows)} scored "
                            f"architecture(s) with ground truth; at least 2 are needed")
     kept = [view.archs[i] for i in rows]
+    space = space_of(bench, view) if bench is not None else None
     return Panel(view.bench, view.dataset, kept, truth[rows], {a: c.take(rows) for a, c in columns.items()},
-                 describe_archs(bench, kept) if bench is not None else f"{len(kept)} architectures")
+                 describe_archs(bench, kept, space) if bench is not None else f"{len(kept)} architectures", space)
+
+
+def space_of(bench: Benchmark, view: DatasetView) -> Sequence[str] | None:
+    """The benchmark's whole space as far as this store knows it (a file-defined one: its imported
+    entries), or None where it cannot be known."""
+    try:
+        return bench.space(view)
+    except ZCBenchError:
+        return None
 
 
 def load_panel(store_path: str | Path, bench_name: str, dataset: str, addresses: Sequence[str], *,
@@ -215,10 +232,13 @@ def shipped_subset(bench: Benchmark, archs: Sequence[str]) -> str | None:
     return min(fits)[1] if fits else None
 
 
-def describe_archs(bench: Benchmark, archs: Sequence[str]) -> str:
-    """Which architectures an analysis used, in words: the whole space, a shipped subset or a count."""
+def describe_archs(bench: Benchmark, archs: Sequence[str], space: Sequence[str] | None = None) -> str:
+    """Which architectures an analysis used, in words: the whole space, a shipped subset or a count.
+    `space`: the whole space (default: the benchmark's enumeration, where it has one)."""
     n = len(archs)
-    if n == len(bench):
+    if space is None and bench.enumerable:
+        space = bench.space()
+    if space is not None and n == len(space) and set(archs) == set(space):
         return f"all {n} architectures"
     name = shipped_subset(bench, archs)
     if name is not None and n == len(_subset(bench, bench.subsets()[name])):
@@ -338,14 +358,15 @@ def top1_pools(panel: Panel, bench: Benchmark, seeds: Sequence[int] = TOP1_SEEDS
     Otherwise the pools draw from the panel's scored architectures, with replacement (not the paper's
     protocol: the result is labelled). The same seed gives the same pool to every proxy.
     """
-    whole = panel.n == len(bench)
+    space = panel.space if panel.space is not None else (bench.space() if bench.enumerable else None)
+    position = {a: i for i, a in enumerate(panel.archs)}
+    whole = space is not None and panel.n == len(space) and all(a in position for a in space)
     pools = []
     if whole:
-        position = {a: i for i, a in enumerate(panel.archs)}
         for seed in seeds:
-            drawn = np.random.default_rng(seed).integers(len(bench), size=pool_size)
-            pools.append(np.array([position[bench.arch(int(i))] for i in drawn], dtype=np.int64))
-        how = f"{pool_size} uniform draws from all {len(bench)} architectures (seeds {_seed_text(seeds)})"
+            drawn = np.random.default_rng(seed).integers(len(space), size=pool_size)
+            pools.append(np.array([position[space[int(i)]] for i in drawn], dtype=np.int64))
+        how = f"{pool_size} uniform draws from all {len(space)} architectures (seeds {_seed_text(seeds)})"
     else:
         for seed in seeds:
             pools.append(np.random.default_rng(seed).integers(panel.n, size=pool_size))
@@ -367,7 +388,8 @@ def ground_truth_top1(view: DatasetView, truth: np.ndarray, bench: Benchmark, *,
     from the whole space wherever the ground truth covers it)."""
     rows = np.flatnonzero(np.isfinite(truth))
     archs = [view.archs[i] for i in rows]
-    panel = Panel(view.bench, view.dataset, archs, truth[rows], {}, describe_archs(bench, archs))
+    space = space_of(bench, view)
+    panel = Panel(view.bench, view.dataset, archs, truth[rows], {}, describe_archs(bench, archs, space), space)
     pools, whole, how = top1_pools(panel, bench, seeds, pool_size)
     best = tuple(float(panel.truth[pool].max()) for pool in pools)
     return Top1(best, best, tuple(seeds), pool_size, whole, how)

@@ -14,6 +14,7 @@ from zcbench.errors import ZCBenchError
 
 if TYPE_CHECKING:
     from zcbench.data import RealDataset
+    from zcbench.store import DatasetView
 
 
 @runtime_checkable
@@ -79,22 +80,42 @@ class GroundTruth:
     values: np.ndarray
     contract: dict[str, str | int]
     official_index: np.ndarray | None = None
+    #: per-architecture facts the ground-truth file states (e.g. NDS: its `params` and `flops`), aligned
+    #: with `archs`; the store keeps them beside the architecture keys and models get them (`with_facts`)
+    facts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def as_series(self) -> dict[str, float]:
         return dict(zip(self.archs, self.values.tolist()))
 
 
 @dataclass(frozen=True)
+class ReadOptions:
+    """What a user may ask of a ground-truth import beyond the file: one target only (by name or alias),
+    importing the valid entries of a file with bad ones (each skipped entry is recorded in the contract),
+    and averaging entries that repeat one architecture. Readers that `accepts` none of them refuse them."""
+
+    target: str | None = None
+    skip_invalid: bool = False
+    dedupe: bool = False
+
+    def asked(self) -> list[str]:
+        return [name for name, on in (("target", self.target is not None), ("skip_invalid", self.skip_invalid),
+                                      ("dedupe", self.dedupe)) if on]
+
+
+@dataclass(frozen=True)
 class GroundTruthReader:
     """One way a benchmark's ground truth is read: `zcbench gt import --<kind> PATH` (or no path when
     `needs_path` is false, e.g. a synthetic truth). `matches` recognises a path of this kind for
-    `kind="auto"`."""
+    `kind="auto"`. A reader that takes `ReadOptions` names the ones it honours in `accepts`; its `read`
+    then gets them as a second argument."""
 
     kind: str
     description: str
-    read: Callable[[Path | None], list[GroundTruth]]
+    read: Callable[..., list[GroundTruth]]
     needs_path: bool = True
     matches: Callable[[Path], bool] | None = None
+    accepts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +150,14 @@ class Benchmark(ABC):
     gt_import_args: str = "--csv PATH"
     #: a paper's reference numbers for the figures and tables, if a paper reports on this benchmark
     paper: PaperReference | None = None
+    #: other names a user may give for targets (e.g. `best` for `best_test_accuracy`)
+    target_aliases: Mapping[str, str] = {}
+    #: False for a space that is data, not a formula: its architectures are the entries of an official file,
+    #: recorded in a store by `zcbench gt import` (NDS); `space(view)` is then the imported entries
+    enumerable: bool = True
+    #: benchmarks of one family share their code and differ only in their data (the NDS files of one design
+    #: space); the registry-wide contract tests run once per family
+    family: str = ""
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -153,7 +182,8 @@ class Benchmark(ABC):
         """The ways this benchmark's ground truth is read, by kind (none by default)."""
         return {}
 
-    def load_ground_truth(self, path: Path | None, kind: str = "auto") -> list[GroundTruth]:
+    def load_ground_truth(self, path: Path | None, kind: str = "auto",
+                          options: ReadOptions | None = None) -> list[GroundTruth]:
         """Read ground truth with the reader of `kind`, or (auto) the one whose `matches` takes the path
         (a benchmark with a single reader needs no detection)."""
         readers = self.ground_truth_readers()
@@ -177,13 +207,31 @@ class Benchmark(ABC):
         else:
             raise ZCBenchError(f"benchmark {self.name} reads no {kind!r} ground truth; it reads: "
                                + "; ".join(f"--{k} ({r.description})" for k, r in readers.items()))
+        options = options or ReadOptions()
+        refused = [name for name in options.asked() if name not in reader.accepts]
+        if refused:
+            flags = ", ".join("--" + name.replace("_", "-") for name in refused)
+            raise ZCBenchError(f"{self.name} ground truth of kind {reader.kind} takes no {flags}")
+        extra = (options,) if reader.accepts else ()
         if reader.needs_path:
             if path is None:
                 raise ZCBenchError(f"--{reader.kind} needs a path ({reader.description})")
             if not Path(path).exists():
                 raise ZCBenchError(f"ground truth not found at {path}; {self.gt_hint or reader.description}")
-            return reader.read(Path(path))
-        return reader.read(None)
+            return reader.read(Path(path), *extra)
+        return reader.read(None, *extra)
+
+    def resolve_target(self, target: str | None) -> str:
+        """A target name, an alias of one (`target_aliases`), or None for the default target."""
+        if target is None:
+            return self.default_target
+        return self.target_aliases.get(target, target)
+
+    def with_facts(self, model: torch.nn.Module, facts: Mapping[str, float]) -> torch.nn.Module:
+        """Give a freshly built model the facts its ground-truth file states about its architecture (e.g.
+        NDS's official FLOPs, which its `flops()` then reports). Most benchmarks compute everything and
+        ignore them."""
+        return model
 
     def subsets(self) -> dict[str, Path]:
         """Named architecture lists that ship with the benchmark (name -> file)."""
@@ -201,6 +249,23 @@ class Benchmark(ABC):
     def all_archs(self) -> Iterator[str]:
         for i in range(len(self)):
             yield self.arch(i)
+
+    def space(self, view: "DatasetView | None" = None) -> Sequence[str]:
+        """The whole space, in official order: the enumeration, or for a benchmark whose space is a file
+        (`enumerable` false) the entries a ground-truth import recorded in `view` (by official index)."""
+        if self.enumerable:
+            return _LazyArchs(self)
+        if view is None or not len(view.archs) or not (np.asarray(view.index) >= 0).any():
+            raise ZCBenchError(self.no_space_message())
+        index = np.asarray(view.index)
+        rows = np.flatnonzero(index >= 0)
+        return [view.archs[i] for i in rows[np.argsort(index[rows], kind="stable")]]
+
+    def no_space_message(self) -> str:
+        """What to do when a file-defined space has not been imported (shown by `space`)."""
+        args = f" {self.gt_import_args}" if self.gt_import_args else ""
+        return (f"{self.name}: its architectures are the entries of an official file; import them first: "
+                f"`zcbench gt import --bench {self.name}{args}`" + (f" ({self.gt_hint})" if self.gt_hint else ""))
 
     def input_shape(self, dataset: str) -> tuple[int, int, int]:
         info = self.dataset(dataset)
@@ -223,26 +288,39 @@ class Benchmark(ABC):
                 raise ZCBenchError(f"{path}:{lineno}: {exc}") from None
         return archs
 
-    def resolve_archs(self, spec: str | None, limit: int | None = None) -> Sequence[str]:
-        """`spec` is a file of architecture strings or the name of a shipped subset; None means all."""
+    def resolve_archs(self, spec: str | None, limit: int | None = None,
+                      view: "DatasetView | None" = None) -> Sequence[str]:
+        """`spec` is a file of architecture strings, the name of a shipped subset or one architecture string;
+        None means the whole space (`space(view)`)."""
         if spec is None:
-            archs: Sequence[str] = _LazyArchs(self)
+            archs: Sequence[str] = self.space(view)
         else:
             path = Path(spec)
             subsets = self.subsets()
-            if not path.exists() and spec in subsets:
-                path = subsets[spec]
-            elif not path.exists() and "~" in spec:  # a literal architecture string
-                return [self.canonical(spec)]
-            elif not path.exists():
-                known = f" or one of the subsets {', '.join(sorted(subsets))}" if subsets else ""
-                raise ZCBenchError(f"--archs {spec}: no such file{known}")
-            archs = self.read_arch_file(path)
+            if _is_file(path):
+                archs = self.read_arch_file(path)
+            elif spec in subsets:
+                archs = self.read_arch_file(subsets[spec])
+            else:
+                try:  # a literal architecture string
+                    archs = [self.canonical(spec)]
+                except ZCBenchError as exc:
+                    known = f", one of the subsets {', '.join(sorted(subsets))}" if subsets else ""
+                    raise ZCBenchError(f"--archs {spec[:80]}: no such file{known}, nor an architecture "
+                                       f"({exc})") from None
         if limit is not None:
             if limit < 1:
                 raise ZCBenchError(f"--limit must be at least 1, got {limit}")
             archs = archs[:limit]
         return archs
+
+
+def _is_file(path: Path) -> bool:
+    """Whether a path exists; False for text no file system takes as a name (a long architecture key)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 class _LazyArchs(Sequence[str]):

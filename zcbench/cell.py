@@ -151,11 +151,12 @@ def score_model(proxy: Proxy, model: torch.nn.Module, *, dataset: str, num_class
 def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: int, *, seed: int = 0,
                batch_size: int | None = None, options: Mapping[str, Any] | None = None,
                device: str | torch.device = "cpu", peak: PeakMemory | None = None,
-               source: InputSource | None = None) -> CellResult:
+               source: InputSource | None = None, facts: Mapping[str, float] | None = None) -> CellResult:
     """Score one (architecture, repeat); never raises for a failing architecture or proxy.
 
     Timed: everything after model construction (initialisation included). `source` says where real
-    batches come from; by default real-batch proxies get synthetic stand-ins.
+    batches come from; by default real-batch proxies get synthetic stand-ins. `facts`: what the
+    benchmark's ground-truth file states about the architecture (`Benchmark.with_facts`).
     """
     device = torch.device(device)
     peak = peak or PeakMemory(device)
@@ -163,7 +164,10 @@ def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: 
     s = cell_seed(seed, bench.name, dataset, arch, repeat)
     try:
         torch.manual_seed(s)  # constructor ('default') and re-initialisation draw from the cell's seed
-        model = bench.build(arch, dataset).to(device)
+        model = bench.build(arch, dataset)
+        if facts:
+            model = bench.with_facts(model, facts)
+        model = model.to(device)
         peak.reset()
         start = time.perf_counter()
         values = score_model(proxy, model, dataset=dataset, num_classes=info.num_classes,

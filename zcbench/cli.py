@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -93,7 +94,12 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
         torch.set_num_threads(threads)
     benchmark = get_benchmark(bench)
     benchmark.dataset(dataset)
-    selected = benchmark.resolve_archs(archs, limit)
+    view = None
+    if archs is None and not benchmark.enumerable:  # the space is the entries imported from its file
+        from zcbench.groundtruth import space_view
+
+        view = space_view(store, benchmark, dataset)
+    selected = benchmark.resolve_archs(archs, limit, view)
     options: dict[str, dict[str, str]] = {}
     for opt in opts:
         key, sep, value = opt.partition("=")
@@ -219,8 +225,8 @@ def list_cmd(pattern):
     click.echo("benchmarks:")
     for name in BENCHMARKS.names(pattern):
         bench = BENCHMARKS.get(name)
-        click.echo(f"  {name:<12} {len(bench)} architectures; datasets: {', '.join(bench.datasets)}; "
-                   f"{BENCHMARKS.origin(name)}")
+        size = f"{len(bench)} architectures" if bench.enumerable else "architectures from its file"
+        click.echo(f"  {name:<12} {size}; datasets: {', '.join(bench.datasets)}; {BENCHMARKS.origin(name)}")
         if bench.description:
             click.echo(f"  {'':<12} {bench.description}")
         kinds = ", ".join(f"--{k}" if r.needs_path else f"{k} (no file)"
@@ -245,6 +251,9 @@ GT_KIND_FLAGS = {
             "nats_bench: hp=200, seed average, ori-test for cifar10, x-test otherwise.",
     "nas201": "The original NAS-Bench-201 release (NAS-Bench-201-v1_0-e61699.pth or v1_1-096897.pth), read with "
               "nas_201_api: the same protocol as --nats.",
+    "json": "NDS: the benchmark's official JSON file (e.g. DARTS.json for nds-darts), or a folder holding it; "
+            "read streaming. Records every entry (official index = list position; reruns: top then mid), "
+            "its params and flops, and the targets.",
 }
 
 
@@ -261,19 +270,32 @@ def _gt_kind_options(command):
 @click.argument("source", required=False, type=click.Path())
 @click.option("--kind", default="auto", show_default=True,
               help="How to read SOURCE: a kind the benchmark lists in `zcbench list` (auto: by its path).")
-def gt_import(store, bench, source, kind, **kind_paths):
+@click.option("--target", default=None,
+              help="Import only this target, by name or alias (NDS: final = 100 - last-epoch test error, the default "
+                   "target; best = 100 - min_test_top1). Default: every target the file gives.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Import the valid entries of a file with bad ones; the skipped entries (index and why) are "
+                   "recorded in the ground truth's contract. Default: stop at the first bad entry.")
+@click.option("--dedupe", is_flag=True,
+              help="One row per architecture: entries that repeat an architecture (NDS rng/rerun files) are "
+                   "averaged, and the contract says how many. Default: every entry is its own row.")
+def gt_import(store, bench, source, kind, target, skip_invalid, dedupe, **kind_paths):
     """Store every dataset's ground truth with its contract (split, epochs, seed aggregation, source).
 
-    Give the file with the flag of its kind, or as SOURCE; a benchmark whose truth needs no file (the fake
-    one's is synthetic) takes none.
+    Give the file with the flag of its kind, or as SOURCE, or set the benchmark's variable (see `zcbench
+    list`); a benchmark whose truth needs no file (the fake one's is synthetic) takes none. The file is read
+    completely first: bad input stops with one line and leaves the store untouched.
 
     \b
     Examples:
       zcbench gt import --bench nb201 --csv ../shared/data/nb201/nats_tss_200ep_test_acc.csv
       zcbench gt import --bench nb201 --nats ~/.torch/NATS-tss-v1_0-3ffb9-simple
       zcbench gt import --bench nb201 --nas201 ~/.torch/NAS-Bench-201-v1_1-096897.pth
+      zcbench gt import --bench nds-darts --json ~/nds_data/DARTS.json
+      ZCBENCH_NDS_DIR=~/nds_data zcbench gt import --bench nds-resnet_reruns --dedupe
       zcbench gt import --bench fake
     """
+    from zcbench.benchmark import ReadOptions
     from zcbench.groundtruth import import_ground_truth
     from zcbench.registry import get_benchmark
 
@@ -284,10 +306,17 @@ def gt_import(store, bench, source, kind, **kind_paths):
         raise ZCBenchError("give one ground-truth source: " + ", ".join(f"--{k} {v or ''}".strip() for k, v in sources))
     kind, path = sources[0] if sources else ("auto", None)
     benchmark = get_benchmark(bench)
-    truths = import_ground_truth(store, benchmark, path, kind)
+    options = ReadOptions(target=target, skip_invalid=skip_invalid, dedupe=dedupe)
+    start = time.perf_counter()
+    truths = import_ground_truth(store, benchmark, path, kind, options)
+    elapsed = time.perf_counter() - start
     for t in truths:
+        facts = f"; {', '.join(t.facts)} per architecture" if t.facts else ""
         click.echo(f"{benchmark.name}/{t.dataset}: {t.target} for {len(t.archs)} architectures "
-                   f"({t.contract.get('split')}, {t.contract.get('epochs')} epochs) -> {store}")
+                   f"({t.contract.get('split')}, {t.contract.get('epochs')} epochs{facts}) -> {store}")
+        if t.contract.get("skipped"):
+            click.echo(f"  skipped: {t.contract['skipped']}")
+    click.echo(f"read and stored in {elapsed:.1f} s")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -83,7 +83,7 @@ def evaluate_store(store_path: str | Path, bench_name: str, dataset: str, *, gt_
     if view is None:
         groups = ", ".join(f"{b}/{d}" for b, d in store.groups()) or "none"
         raise ZCBenchError(f"store {store_path} has nothing for {bench.name}/{dataset} (it holds: {groups})")
-    target = target or bench.default_target
+    target = bench.resolve_target(target)
     truth, contract = truth_for(view, bench, target, gt_path, store_path)
     if not view.entries:
         raise ZCBenchError(f"store {store_path} has no proxy scores for {bench.name}/{dataset}; run `zcbench score` first")

@@ -41,6 +41,7 @@ class CellJob:
     device: str
     data_root: str | None
     synthetic: bool
+    facts: dict[str, float] = field(default_factory=dict, hash=False)  # what the benchmark's file states
 
 
 _PEAKS: dict[str, PeakMemory] = {}
@@ -54,7 +55,7 @@ def run_job(job: CellJob) -> CellResult:
                         job.synthetic)
     peak = _PEAKS.setdefault(job.device, PeakMemory(torch.device(job.device)))
     return score_cell(bench, job.dataset, proxy, job.arch, job.repeat, seed=job.seed, batch_size=job.batch_size,
-                      options=job.options, device=job.device, peak=peak, source=source)
+                      options=job.options, device=job.device, peak=peak, source=source, facts=job.facts)
 
 
 def _init_worker(threads: int) -> None:

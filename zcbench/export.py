@@ -1,7 +1,8 @@
 """Export one benchmark/dataset group of the store as a flat table (CSV or Parquet).
 
 One row per architecture with at least one scored proxy. Columns: `arch`, `index` (official index, empty
-when unknown), `<entry>.<component>` and `<entry>.time_ms` (means over the ok repeats), `gt.<target>`.
+when unknown), `<entry>.<component>` and `<entry>.time_ms` (means over the ok repeats), `fact.<name>`
+(what the ground-truth file states per architecture, e.g. NDS's params and flops), `gt.<target>`.
 An unscored cell is empty (CSV) or null (Parquet); a scored NaN / inf stays `nan` / `inf`.
 """
 
@@ -40,6 +41,8 @@ def export_table(store_path: str | Path, bench_name: str, dataset: str) -> pa.Ta
         unscored = ~entry.scored()[rows]
         for name in [*entry.components, "time_ms"]:
             columns[f"{label}.{name}"] = pa.array(entry.mean(name)[rows], mask=unscored, type=pa.float64())
+    for name, values in sorted(view.facts.items()):  # what the benchmark's file states (NDS: params, flops)
+        columns[f"fact.{name}"] = pa.array(values[rows], mask=np.isnan(values[rows]), type=pa.float64())
     for target, (values, _) in sorted(view.gt.items()):
         columns[f"gt.{target}"] = pa.array(values[rows], mask=np.isnan(values[rows]), type=pa.float64())
     return pa.table(columns)

@@ -39,7 +39,9 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         for target, gt in group["gt"].items():
             c = gt["contract"]
             lines.append(f"  gt {target}: {gt['values']} values, {c.get('split')}, {c.get('epochs')} epochs, "
-                         f"source {c.get('source')}")
+                         f"source {c.get('source')}" + (f"; skipped {c['skipped']}" if c.get("skipped") else ""))
+        for name, fact in group.get("facts", {}).items():
+            lines.append(f"  fact {name}: {fact['values']} values from {fact['source']}")
         for label, entry in group["entries"].items():
             lines.append(f"  {label}: {entry['ok']} ok, {entry['failed']} failed cells; config "
                          f"{entry['config_hash'][:8]}; {len(entry['runs'])} run(s)")

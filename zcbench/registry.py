@@ -35,6 +35,7 @@ KNOWN_AGGREGATES = frozenset({"nonlinear", "linear"})
 
 T = TypeVar("T")
 R = TypeVar("R")
+B = TypeVar("B")
 InitFn = Callable[[torch.nn.Module], None]
 
 
@@ -245,12 +246,14 @@ def register_reference(proxy_name: str) -> Callable[[ProxyFn], ProxyFn]:
     return decorate
 
 
-def register_benchmark(cls: type) -> type:
-    """Class decorator: instantiate the benchmark once and register it under `cls.name`."""
-    name = getattr(cls, "name", None)
+def register_benchmark(cls: B) -> B:
+    """Class decorator: instantiate the benchmark once and register it under `cls.name`. Also takes an
+    instance, for benchmarks that are one class over many data files (NDS: one per official file)."""
+    instance = cls() if isinstance(cls, type) else cls
+    name = getattr(instance, "name", None)
     if not name:
-        raise ValueError(f"benchmark class {cls.__qualname__} needs a `name`")
-    BENCHMARKS.register(name, cls())
+        raise ValueError(f"benchmark {getattr(cls, '__qualname__', cls)!r} needs a `name`")
+    BENCHMARKS.register(name, instance)
     return cls
 
 

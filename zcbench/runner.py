@@ -239,7 +239,12 @@ def run_scoring(
         if name not in {p.name for p in proxies}:
             raise ZCBenchError(f"option given for proxy {name!r}, which this run does not score")
     dev = resolve_device(device)
-    archs = list(archs) if archs is not None else list(bench.resolve_archs(None))
+    store = Store(store_path)
+    stored = None
+    if archs is None or not bench.enumerable:  # a file-defined space lives in the store: read it up front
+        stored = store.read(bench.name, dataset) if store.exists() else None
+    archs = list(archs) if archs is not None else list(bench.space(stored))
+    facts = _facts_by_arch(stored) if not bench.enumerable else {}
     if shard is not None:
         archs = [a for a in archs if in_shard(a, shard)]
     root = resolve_data_root(data_root)
@@ -257,7 +262,6 @@ def run_scoring(
                 "shard": f"{shard[0]}/{shard[1]}" if shard else None}
     start = time.perf_counter()
     stats = [EntryStats(plan.label) for plan in plans]
-    store = Store(store_path)
     with store.writer() as writer:
         view = writer.read(bench.name, dataset)
         done = [_scored_cells(view, plan, store, bench.name, dataset) for plan in plans]
@@ -281,7 +285,8 @@ def run_scoring(
                             stats[i].cached += 1
                             continue
                         yield CellJob(i, bench.name, dataset, plan.proxy.name, arch, rep, seed, batch_size,
-                                      plan.options, str(dev), str(root) if root else None, synthetic_data)
+                                      plan.options, str(dev), str(root) if root else None, synthetic_data,
+                                      facts.get(arch, {}))
 
         if backend == "ray":
             results = ray_pool(jobs(), address, threads)
@@ -365,6 +370,13 @@ def _scored_cells(view, plan: EntryPlan, store: Store, bench: str, dataset: str)
         for rep in np.flatnonzero(ok[row]):
             cells.add((arch, int(rep)))
     return cells
+
+
+def _facts_by_arch(view) -> dict[str, dict[str, float]]:
+    """Each stored architecture's facts (from its ground-truth file), for the models its cells build."""
+    if view is None or not view.facts:
+        return {}
+    return {arch: view.facts_of(row) for row, arch in enumerate(view.archs)}
 
 
 def _spec_dict(spec: ProxySpec) -> dict[str, Any]:

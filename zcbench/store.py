@@ -3,6 +3,8 @@
 Layout (group per `/<benchmark>/<dataset>/`):
   arch/key    canonical architecture strings (the row labels; rows only ever get appended)
   arch/index  the benchmark's official index where known (-1 otherwise)
+  arch/fact/<name>  float64 [n_arch]: a fact the ground-truth file states per architecture (NDS: params,
+              flops), NaN where unknown; attrs = where it comes from
   gt/<target> float32 [n_arch], attrs = the ground-truth contract
   proxy/<label>/<component>, time_ms, peak_mem_mb  float64 [n_arch, n_repeat]
   proxy/<label>/status  int8 (0 pending, 1 ok, 2 failed), proxy/<label>/error  str
@@ -41,6 +43,7 @@ PENDING, OK, FAILED = 0, 1, 2
 STATUS_NAMES = {PENDING: "pending", OK: "ok", FAILED: "failed"}
 META_ARRAYS = ("status", "error", "time_ms", "peak_mem_mb", "run")
 RUN, RUNS = "run", "runs"
+FACT = "fact"
 NO_RUN = -1
 _STR = h5py.string_dtype()
 
@@ -67,6 +70,8 @@ def _row_arrays(group: h5py.Group) -> Iterator[h5py.Dataset]:
     """Every dataset in the group whose first axis is the architecture axis."""
     yield group["arch/key"]
     yield group["arch/index"]
+    if FACT in group["arch"]:
+        yield from group["arch"][FACT].values()
     for ds in group["gt"].values():
         yield ds
     for entry in group["proxy"].values():
@@ -230,6 +235,8 @@ def merge_view(h5: h5py.File, view: "DatasetView") -> int:
     index = {a: int(i) for a, i in zip(view.archs, view.index) if i >= 0}
     rows = _arch_rows(group, view.archs, index)
     n_arch = group["arch/key"].shape[0]
+    if view.facts:
+        _write_facts(group, rows, view.facts, view.fact_sources)
     for target, (values, contract) in view.gt.items():
         if target in group["gt"]:
             ds = group["gt"][target]
@@ -266,13 +273,40 @@ def merge_view(h5: h5py.File, view: "DatasetView") -> int:
     return copied
 
 
+def _write_facts(group: h5py.Group, rows: np.ndarray, facts: Mapping[str, np.ndarray],
+                 sources: Mapping[str, str]) -> None:
+    """Fill architecture facts (NaN rows only, so that merging keeps what a store has); refuses a fact
+    that disagrees with the stored value of the same architecture."""
+    n_arch = group["arch/key"].shape[0]
+    folder = group["arch"].require_group(FACT)
+    for name, values in facts.items():
+        values = np.asarray(values, dtype=np.float64)
+        if name in folder:
+            current = folder[name][...]
+        else:
+            current = np.full(n_arch, np.nan)
+            folder.create_dataset(name, data=current, maxshape=(None,), chunks=(4096,), fillvalue=np.nan)
+            folder[name].attrs["source"] = str(sources.get(name, ""))
+        known = ~np.isnan(current[rows]) & ~np.isnan(values)
+        if (current[rows][known] != values[known]).any():
+            bad = rows[known][np.flatnonzero(current[rows][known] != values[known])[0]]
+            raise ZCBenchError(f"{group.name}: architecture {group['arch/key'].asstr()[bad][:80]} has {name} "
+                               f"{current[bad]:g} in the store and another value in the input")
+        fill = np.isnan(current[rows]) & ~np.isnan(values)
+        current[rows[fill]] = values[fill]
+        folder[name][...] = current
+
+
 def write_ground_truth(h5: h5py.File, bench: str, gt: Any) -> None:
-    """Store one GroundTruth (zcbench.benchmark.GroundTruth) with its contract as attributes."""
+    """Store one GroundTruth (zcbench.benchmark.GroundTruth) with its contract as attributes, and the
+    architecture facts it carries."""
     group = _group(h5, bench, gt.dataset, create=True)
     index = None
     if gt.official_index is not None:
         index = dict(zip(gt.archs, (int(i) for i in gt.official_index)))
     rows = _arch_rows(group, list(gt.archs), index)
+    if gt.facts:
+        _write_facts(group, rows, gt.facts, {name: str(gt.contract.get("source", "")) for name in gt.facts})
     n_arch = group["arch/key"].shape[0]
     if gt.target in group["gt"]:
         del group["gt"][gt.target]
@@ -356,6 +390,12 @@ class DatasetView:
     index: np.ndarray
     gt: dict[str, tuple[np.ndarray, dict[str, Any]]] = field(default_factory=dict)
     entries: dict[str, EntryView] = field(default_factory=dict)
+    facts: dict[str, np.ndarray] = field(default_factory=dict)  # arch/fact/<name>, aligned with archs
+    fact_sources: dict[str, str] = field(default_factory=dict)
+
+    def facts_of(self, row: int) -> dict[str, float]:
+        """The known facts of one architecture row (those that are not NaN)."""
+        return {name: float(v[row]) for name, v in self.facts.items() if not np.isnan(v[row])}
 
 
 def _read_view(group: h5py.Group, bench: str, dataset: str) -> DatasetView:
@@ -367,6 +407,9 @@ def _read_view(group: h5py.Group, bench: str, dataset: str) -> DatasetView:
     )
     for target, ds in group["gt"].items():
         view.gt[target] = (ds[...].astype(np.float64), {k: _plain(v) for k, v in ds.attrs.items()})
+    for name, ds in group["arch"].get(FACT, {}).items():
+        view.facts[name] = ds[...]
+        view.fact_sources[name] = str(ds.attrs.get("source", ""))
     for label, entry in group["proxy"].items():
         arrays = _load_arrays(entry)
         if RUNS in entry:
@@ -486,8 +529,10 @@ class Store:
                 }
             gt = {target: {"values": int(np.isfinite(values).sum()), "contract": contract}
                   for target, (values, contract) in view.gt.items()}
+            facts = {name: {"values": int(np.isfinite(values).sum()), "source": view.fact_sources.get(name, "")}
+                     for name, values in view.facts.items()}
             groups.append({"bench": bench, "dataset": dataset, "archs": len(view.archs),
-                           "indexed": int((view.index >= 0).sum()), "gt": gt, "entries": entries})
+                           "indexed": int((view.index >= 0).sum()), "gt": gt, "facts": facts, "entries": entries})
         return {"store": str(self.path), "format_version": version, "pending_journal": self.journal_path.exists(),
                 "groups": groups}
 
