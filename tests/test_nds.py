@@ -326,3 +326,15 @@ def test_az_scores_every_entry_of_every_fixture(stem, tmp_path, cli):
     entry = next(iter(Store(store).read(bench.name, bench.dataset_name).entries.values()))
     assert (entry.status == 1).all(), entry.arrays["error"]
     np.testing.assert_allclose(entry.mean("complexity") * 1e6, [e["flops"] for e in entries(stem)], rtol=1e-12)
+
+
+def test_finding_a_benchmark_loads_no_plotting_or_table_libraries():
+    """`gt import` of a 5000-entry file stays under 300 MB resident (docs/nds.md) only because finding a
+    benchmark imports torch and h5py but not the figures' matplotlib/seaborn, scipy or pandas."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from zcbench.registry import get_benchmark; get_benchmark('nds-darts'); "
+            "print(sorted(m for m in ('matplotlib', 'seaborn', 'scipy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

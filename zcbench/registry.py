@@ -140,10 +140,12 @@ def _definition(item: Any) -> tuple[str | None, str | None]:
 class Registry(Generic[T]):
     """Named items of one kind: `register`, `get` (a "did you mean" and the known names when a name is
     unknown), `names` with shell wildcards, and each item's origin (built in, or the plug-in distribution
-    that registered it through an entry point). Built-in packages and entry points are loaded on first use."""
+    that registered it through an entry point). The built-in packages and entry points of its `group` are
+loaded on first use (only those: finding a benchmark does not import the figures and their plotting
+libraries)."""
 
-    def __init__(self, kind: str, plural: str) -> None:
-        self.kind, self.plural = kind, plural
+    def __init__(self, kind: str, plural: str, group: str) -> None:
+        self.kind, self.plural, self.group = kind, plural, group
         self._items: dict[str, T] = {}
         self._origins: dict[str, str] = {}
 
@@ -157,7 +159,7 @@ class Registry(Generic[T]):
         return item
 
     def get(self, name: str) -> T:
-        discover()
+        discover(self.group)
         try:
             return self._items[name]
         except KeyError:
@@ -172,11 +174,11 @@ class Registry(Generic[T]):
 
     def names(self, pattern: str | None = None) -> list[str]:
         """Registered names, sorted, optionally filtered by a shell wildcard (`names("zi*")`)."""
-        discover()
+        discover(self.group)
         return sorted(n for n in self._items if not pattern or fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name: object) -> bool:
-        discover()
+        discover(self.group)
         return name in self._items
 
     def origin(self, name: str) -> str:
@@ -186,7 +188,7 @@ class Registry(Generic[T]):
     @contextmanager
     def scratch(self) -> Iterator["Registry[T]"]:
         """Within the block, registrations are temporary: at its end the registry is as before (for tests)."""
-        discover()
+        discover(self.group)
         before = (dict(self._items), dict(self._origins))
         try:
             yield self
@@ -201,11 +203,11 @@ class Registry(Generic[T]):
             yield item
 
 
-PROXIES: Registry[Proxy] = Registry("proxy", "proxies")
-REFERENCES: Registry[ProxyFn] = Registry("reference restatement", "reference restatements")
-BENCHMARKS: Registry["Benchmark"] = Registry("benchmark", "benchmarks")
-FIGURES: Registry[Any] = Registry("figure or table", "figures and tables")
-INITS: Registry[Callable[[torch.nn.Module], None]] = Registry("initialisation", "initialisations")
+PROXIES: Registry[Proxy] = Registry("proxy", "proxies", "zcbench.proxies")
+REFERENCES: Registry[ProxyFn] = Registry("reference restatement", "reference restatements", "zcbench.proxies")
+BENCHMARKS: Registry["Benchmark"] = Registry("benchmark", "benchmarks", "zcbench.benchmarks")
+FIGURES: Registry[Any] = Registry("figure or table", "figures and tables", "zcbench.figures")
+INITS: Registry[Callable[[torch.nn.Module], None]] = Registry("initialisation", "initialisations", "zcbench.proxies")
 
 #: entry-point group -> built-in packages whose modules register into it when walked
 ENTRY_POINT_GROUPS = {
@@ -213,7 +215,7 @@ ENTRY_POINT_GROUPS = {
     "zcbench.benchmarks": ("zcbench.benchmarks",),
     "zcbench.figures": ("zcbench.figures",),
 }
-_discovered = False
+_discovered: set[str] = set()  # the entry-point groups loaded so far
 
 
 def register_proxy(fn: ProxyFn | None = None, /, **spec_fields: Any) -> Any:
@@ -277,29 +279,28 @@ def _warn(message: str) -> None:
     print(f"zcbench: warning: {message}", file=sys.stderr)
 
 
-def discover(force: bool = False) -> None:
-    """Import the built-in packages and load third-party entry points, once per process.
+def discover(group: str | None = None, force: bool = False) -> None:
+    """Import the built-in packages and load the third-party entry points of one group (None: all), once
+    per process. A plug-in registers each item through the group of its kind.
 
     Items registered while an entry point loads are marked with its distribution (`zcbench list` shows it).
     """
-    global _discovered
-    if _discovered and not force:
-        return
-    _discovered = True
     importlib.import_module("zcbench.inits")
-    for packages in ENTRY_POINT_GROUPS.values():
-        for package_name in packages:
+    for each in [group] if group is not None else list(ENTRY_POINT_GROUPS):
+        if each in _discovered and not force:
+            continue
+        _discovered.add(each)
+        for package_name in ENTRY_POINT_GROUPS[each]:
             package = importlib.import_module(package_name)
             for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
                 importlib.import_module(info.name)
-    for group in ENTRY_POINT_GROUPS:
-        for ep in entry_points(group=group):
+        for ep in entry_points(group=each):
             dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value.split(":")[0]
             token = _origin.set(f"plugin {dist}")
             try:
                 ep.load()
             except Exception as exc:  # a broken plug-in must not break the tool
-                _warn(f"could not load {group} entry point {ep.name!r} ({ep.value}): {exc}")
+                _warn(f"could not load {each} entry point {ep.name!r} ({ep.value}): {exc}")
             finally:
                 _origin.reset(token)
 

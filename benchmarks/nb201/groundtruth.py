@@ -12,7 +12,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from zcbench.benchmark import GroundTruth
@@ -44,6 +43,8 @@ def _contract(dataset: str, source: str) -> dict[str, str | int]:
 
 def read_csv(path: Path) -> list[GroundTruth]:
     """The table of `shared/data/nb201/nats_tss_200ep_test_acc.csv`: row i = official index i."""
+    import pandas as pd  # here, not at the top: finding a benchmark should not load pandas (memory)
+
     try:
         frame = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
