@@ -1,6 +1,7 @@
 """Write the NDS test fixtures: small files in the exact official schema (RECIPES.md section 5).
 
-    python tests/data/nds/make_fixtures.py          # rewrites tests/data/nds/*.json
+    python tests/data/nds/make_fixtures.py                          # rewrites tests/data/nds/*.json
+    python tests/data/nds/make_fixtures.py --large 5000 DARTS.json  # a file of official size, for timing
 
 One file per design-space family (the five cell spaces on CIFAR-10 and ImageNet, the AnyNet spaces) and a
 `*_reruns` file. Every entry carries every key of an official entry, with short curves (a NaN in one
@@ -143,5 +144,29 @@ def main() -> None:
     write("Vanilla_reruns", vanilla[:3] + reruns[:3])
 
 
+def write_large(count: int, path: Path, curve: int = 4000) -> None:
+    """A DARTS.json of `count` entries (random nets, width 16-32, depth 8-20) with per-iteration curves of
+    `curve` points, written entry by entry. Only the entries the import checks (eight, spread over the file)
+    carry their true parameter count; the others a placeholder (it is for timing the reader)."""
+    bench = get_benchmark("nds-darts")
+    rng = random.Random(0)
+    checked = {round(i * (count - 1) / 7) for i in range(8)}
+    with open(path, "w") as f:
+        f.write("[")
+        for i in range(count):
+            net = random_cell_net("DARTS", rng, width=rng.choice([16, 24, 32]), depth=rng.choice([8, 12, 16, 20]))
+            params = counts(bench, net)[0] if i in checked else 1000 + i
+            e = entry(net, params, 1_000_000 + i, round(rng.uniform(3, 30), 2), seed=i, nan_loss=(i % 7 == 0))
+            e["train_it_loss"] = [round(rng.random(), 4) for _ in range(curve)]
+            e["train_it_top1"] = [round(100 * rng.random(), 2) for _ in range(curve)]
+            f.write(("," if i else "") + json.dumps(e))
+        f.write("]")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) == 4 and sys.argv[1] == "--large":
+        write_large(int(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        main()
