@@ -240,9 +240,8 @@ def run_scoring(
             raise ZCBenchError(f"option given for proxy {name!r}, which this run does not score")
     dev = resolve_device(device)
     store = Store(store_path)
-    stored = None
-    if archs is None or not bench.enumerable:  # a file-defined space lives in the store: read it up front
-        stored = store.read(bench.name, dataset) if store.exists() else None
+    # a file-defined space (and its facts) lives in the store: read it up front
+    stored = store.read(bench.name, dataset) if not bench.enumerable and store.exists() else None
     archs = list(archs) if archs is not None else list(bench.space(stored))
     facts = _facts_by_arch(stored) if not bench.enumerable else {}
     if shard is not None:
