@@ -41,7 +41,7 @@ def test_one_benchmark_per_official_file_with_its_dataset(cli):
     assert list(get_benchmark("nds-resnet").datasets) == ["cifar10"]
     code, out, _ = cli("list", "nds-*")
     assert code == 0 and all(f"  {name} " in out for name in names)
-    assert "architectures from its file" in out and "--json" in out
+    assert "architectures from its file" in out and "ground truth: --json (or $ZCBENCH_NDS_DIR)" in out
 
 
 def test_architecture_keys_are_exact_canonical_json_and_round_trip():

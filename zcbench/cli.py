@@ -232,7 +232,8 @@ def list_cmd(pattern):
         kinds = ", ".join(f"--{k}" if r.needs_path else f"{k} (no file)"
                           for k, r in bench.ground_truth_readers().items())
         if kinds:
-            click.echo(f"  {'':<12} ground truth: {kinds}")
+            env = f" (or ${bench.gt_env_var})" if bench.gt_env_var else ""
+            click.echo(f"  {'':<12} ground truth: {kinds}{env}")
         for subset in bench.subsets():
             click.echo(f"  {'':<12} subset: {subset}")
     click.echo("figures and tables (zcbench figures):")
