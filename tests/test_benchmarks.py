@@ -4,6 +4,7 @@ a new search space is tested the day it registers."""
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from zcbench.benchmark import StreamingBlocks
 from zcbench.cell import score_cell
 from zcbench.groundtruth import import_ground_truth
 from zcbench.inputs import InputSource
+from zcbench.searchspace import SearchSpace
 from zcbench.store import Store
 
 from conftest import NB201_CSV, NDS_FIXTURE_GROUND_TRUTH
@@ -30,6 +32,25 @@ def _one_per_family() -> list[str]:
 BENCHMARKS = _one_per_family()
 #: the ground truth each benchmark family's tests read (kind, path): a new benchmark adds its test data here
 TEST_GROUND_TRUTH = {"nb201": ("csv", NB201_CSV), "fake": ("builtin", None), **NDS_FIXTURE_GROUND_TRUTH}
+#: a searched space without ground truth (mbv2, AutoFormer) is tested on architectures it samples itself
+SAMPLED = 4
+#: images larger than this are tested at TEST_RESOLUTION (an ImageNet space at 224 costs seconds per cell)
+LARGEST_TESTED, TEST_RESOLUTION = 64, 64
+
+
+def _has_ground_truth(name: str) -> bool:
+    return bool(get_benchmark(name).ground_truth_readers())
+
+
+def test_every_benchmark_without_ground_truth_is_a_search_space():
+    """Only a space that can be searched may come without ground truth (its tests sample it instead)."""
+    for name in BENCHMARKS:
+        assert _has_ground_truth(name) or isinstance(get_benchmark(name), SearchSpace), name
+
+
+def contract_resolution(bench, dataset: str) -> int | None:
+    """The input size the contract tests use: the dataset's, or TEST_RESOLUTION for large images."""
+    return TEST_RESOLUTION if bench.dataset(dataset).resolution > LARGEST_TESTED else None
 
 
 def sample_indices(bench) -> list[int]:
@@ -42,6 +63,10 @@ def sample_archs(bench) -> list[str]:
     test data, fewest parameters first."""
     if bench.enumerable:
         return [bench.arch(i) for i in sample_indices(bench)]
+    if (bench.family or bench.name) not in TEST_GROUND_TRUTH and isinstance(bench, SearchSpace):
+        archs = list(dict.fromkeys(([bench.initial_arch()] if bench.initial_arch() else [])
+                                   + [bench.sample(random.Random(i)) for i in range(SAMPLED)]))
+        return sorted(archs, key=lambda a: bench.measures(a).get("params", 0.0))
     kind, path = TEST_GROUND_TRUTH[bench.family or bench.name]
     truth = bench.load_ground_truth(path, kind)[0]
     return [truth.archs[i] for i in np.argsort(truth.facts["params"], kind="stable")]
@@ -81,7 +106,7 @@ def test_models_build_for_every_dataset_and_speak_the_model_protocol(name, datas
     arch = archs[len(archs) // 2] if bench.enumerable else archs[0]
     torch.manual_seed(0)
     model = bench.build(arch, dataset).train()
-    x = torch.randn(2, *bench.input_shape(dataset))
+    x = torch.randn(2, *bench.input_shape(dataset, contract_resolution(bench, dataset)))
     assert model.logits(x).shape == (2, info.num_classes)
     features = model.block_features(x)
     assert features and all(f.shape[0] == 2 and f.requires_grad for f in features)
@@ -94,7 +119,7 @@ def test_models_build_for_every_dataset_and_speak_the_model_protocol(name, datas
     assert math.isfinite(model.flops()) and model.flops() > 0
 
 
-@pytest.mark.parametrize("name", BENCHMARKS)
+@pytest.mark.parametrize("name", [b for b in BENCHMARKS if _has_ground_truth(b)])
 def test_ground_truth_aligns_with_the_architectures_in_the_store(name, tmp_path):
     bench = get_benchmark(name)
     family = bench.family or name
@@ -129,7 +154,8 @@ def test_every_proxy_runs_on_every_benchmark_deterministically_without_touching_
     first, second = small_archs(bench)
 
     def values(arch):
-        result = score_cell(bench, dataset, get_proxy(proxy), arch, 0, batch_size=4, source=InputSource(synthetic=True))
+        result = score_cell(bench, dataset, get_proxy(proxy), arch, 0, batch_size=4, source=InputSource(synthetic=True),
+                            resolution=contract_resolution(bench, dataset))
         assert result.ok, result.error
         assert set(result.values) == set(get_proxy(proxy).spec.components)
         return list(result.values.values())
@@ -145,7 +171,7 @@ def test_every_proxy_runs_on_every_benchmark_deterministically_without_touching_
     model = bench.build(archs[0], dataset)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     score_model(get_proxy(proxy), model, dataset=dataset, num_classes=bench.dataset(dataset).num_classes,
-                input_shape=bench.input_shape(dataset), seed=1, batch_size=4)
+                input_shape=bench.input_shape(dataset, contract_resolution(bench, dataset)), seed=1, batch_size=4)
     after = model.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert all(p.grad is None for p in model.parameters())

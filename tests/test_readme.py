@@ -45,7 +45,7 @@ CASES = [(page.relative_to(REPO).as_posix(), args) for page in PAGES for args in
 
 def test_the_readme_shows_the_main_commands():
     verbs = {args[0] for page, args in CASES if page == "README.md"}
-    assert {"score", "gt", "evaluate", "figures", "report", "info"} <= verbs
+    assert {"score", "gt", "evaluate", "figures", "report", "info", "search"} <= verbs
 
 
 @pytest.mark.parametrize("page, args", CASES, ids=[f"{p}:{' '.join(a)[:60]}" for p, a in CASES])

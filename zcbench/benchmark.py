@@ -267,9 +267,11 @@ class Benchmark(ABC):
         return (f"{self.name}: its architectures are the entries of an official file; import them first: "
                 f"`zcbench gt import --bench {self.name}{args}`" + (f" ({self.gt_hint})" if self.gt_hint else ""))
 
-    def input_shape(self, dataset: str) -> tuple[int, int, int]:
+    def input_shape(self, dataset: str, resolution: int | None = None) -> tuple[int, int, int]:
+        """(channels, height, width) of the dataset's images, or at `resolution` when a run asks for another."""
         info = self.dataset(dataset)
-        return (info.channels, info.resolution, info.resolution)
+        size = info.resolution if resolution is None else int(resolution)
+        return (info.channels, size, size)
 
     def read_arch_file(self, path: Path) -> list[str]:
         """One architecture string per line; blank lines and `#` comments are ignored."""

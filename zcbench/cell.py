@@ -151,12 +151,15 @@ def score_model(proxy: Proxy, model: torch.nn.Module, *, dataset: str, num_class
 def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: int, *, seed: int = 0,
                batch_size: int | None = None, options: Mapping[str, Any] | None = None,
                device: str | torch.device = "cpu", peak: PeakMemory | None = None,
-               source: InputSource | None = None, facts: Mapping[str, float] | None = None) -> CellResult:
+               source: InputSource | None = None, facts: Mapping[str, float] | None = None,
+               resolution: int | None = None) -> CellResult:
     """Score one (architecture, repeat); never raises for a failing architecture or proxy.
 
     Timed: everything after model construction (initialisation included). `source` says where real
     batches come from; by default real-batch proxies get synthetic stand-ins. `facts`: what the
-    benchmark's ground-truth file states about the architecture (`Benchmark.with_facts`).
+    benchmark's ground-truth file states about the architecture (`Benchmark.with_facts`). `resolution`
+    overrides the dataset's input size (a CPU-sized run of an ImageNet space; the runner records it in the
+    entry's config).
     """
     device = torch.device(device)
     peak = peak or PeakMemory(device)
@@ -171,7 +174,7 @@ def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: 
         peak.reset()
         start = time.perf_counter()
         values = score_model(proxy, model, dataset=dataset, num_classes=info.num_classes,
-                             input_shape=bench.input_shape(dataset), seed=s, batch_size=batch_size,
+                             input_shape=bench.input_shape(dataset, resolution), seed=s, batch_size=batch_size,
                              options=options, device=device, source=source, copy=False, seed_init=False)
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -30,6 +30,7 @@ def cli() -> None:
       zcbench evaluate --bench nb201 --dataset cifar10
       zcbench export --bench nb201 --dataset cifar10 --format csv --out scores.csv
       zcbench figures --store zcbench-store.h5 --out figs
+      zcbench search --bench nb201 --dataset cifar10 --iters 500 --population 64
     """
 
 
@@ -48,6 +49,9 @@ def cli() -> None:
 @click.option("--repeats", type=int, default=1, show_default=True,
               help="Independent repeats per architecture (different seeds); evaluation averages them.")
 @click.option("--batch-size", type=int, default=None, help="Override the proxy's batch size (recorded in its config).")
+@click.option("--resolution", type=int, default=None,
+              help="Input size instead of the dataset's (e.g. 32 for a CPU-sized run of an ImageNet space; recorded "
+                   "in the config, so such scores get their own entry).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--threads", type=int, default=None, help="Torch CPU threads (default: torch's choice).")
 @click.option("--opt", "opts", multiple=True, metavar="PROXY.KEY=VALUE",
@@ -66,7 +70,8 @@ def cli() -> None:
               help="ray: dispatch cells to a Ray cluster (this process alone writes the store).")
 @click.option("--address", default=None, help="Ray cluster address (default: start a local Ray instance).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_size, device, threads, opts, data_root,
+def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_size, resolution, device, threads, opts,
+          data_root,
           synthetic_data, shard, workers, backend, address, quiet):
     """Score architectures with one or more proxies into the store.
 
@@ -110,7 +115,8 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
     summary = run_scoring(store, bench, dataset, list(proxies), selected, seed=seed, repeats=repeats,
                           batch_size=batch_size, device=device, options=options, data_root=data_root,
                           synthetic_data=synthetic_data, shard=parse_shard(shard) if shard else None,
-                          workers=workers, backend=backend, address=address, progress=not quiet)
+                          workers=workers, backend=backend, address=address, progress=not quiet,
+                          resolution=resolution)
     click.echo(summary.render())
 
 
@@ -158,7 +164,7 @@ def export(store, bench, dataset, fmt, out, force):
 @cli.command(context_settings=CONTEXT)
 @bench_option
 @dataset_option
-@click.option("--proxy", required=True, help="A proxy with a registered reference restatement (e.g. gradsign).")
+@click.option("--proxy", default=None, help="A proxy with a registered reference restatement (e.g. gradsign).")
 @click.option("--archs", default=None, help="Architecture file or shipped subset (as for `score`).")
 @click.option("--limit", type=int, default=20, show_default=True,
               help="Number of architectures to time, evenly spaced over the selection.")
@@ -169,7 +175,18 @@ def export(store, bench, dataset, fmt, out, force):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="As for `score`.")
 @click.option("--synthetic-data", is_flag=True, help="As for `score`.")
-def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, data_root, synthetic_data):
+@click.option("--search", "search_ranking", is_flag=True,
+              help="Time Algorithm 1's incremental ranking against the official re-ranking of the whole history "
+                   "(synthetic scores; no proxy runs).")
+@click.option("--iters", type=int, default=20000, show_default=True, help="With --search: steps to time.")
+@click.option("--population", type=int, default=1024, show_default=True,
+              help="With --search: K (parents from the top K-1).")
+@click.option("--at", "start", type=int, default=0, show_default=True,
+              help="With --search: begin with a history of this size, to time steps at a large t (e.g. --at "
+                   "100000 --iters 200).")
+@click.option("--json", "as_json", is_flag=True, help="With --search: print one JSON object.")
+def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, data_root, synthetic_data,
+          search_ranking, iters, population, start, as_json):
     """Time a proxy against its plain reference restatement, side by side on the same architectures.
 
     Both get the same seeds, inputs and threads and alternate per architecture; the report gives both
@@ -177,21 +194,38 @@ def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, dat
     step of the same model. The reference runs the recipe as written on the network as written (stock
     torch modules, every edge computed).
 
+    With --search, time the search's incremental ranking against the official recomputation instead:
+    both run side by side on the same synthetic scores (with ties, NaN and -inf), and the report says
+    whether every parent choice, every score and the final argmax were identical.
+
     \b
     Example:
       zcbench bench --proxy gradsign --archs uniform1000-seed0 --limit 20 --data-root ../shared/data/real
       zcbench bench --proxy gradsign --data-root ../shared/data/real --dtype float64   # exact agreement
       zcbench bench --proxy az --archs uniform1000-seed0 --device cuda                 # both on a GPU
+      zcbench bench --search --iters 20000                                             # the search's ranking
+      zcbench bench --search --at 100000 --iters 200 --json                            # steps at t = 1e5
     """
     import torch
-
-    from zcbench.bench import run_bench
-    from zcbench.registry import get_benchmark
 
     if threads is not None:
         if threads < 1:
             raise ZCBenchError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
+    if search_ranking:
+        from zcbench.search import bench_ranking
+
+        if iters < 1 or population < 2 or start < 0:
+            raise ZCBenchError("--search needs --iters >= 1, --population >= 2 and --at >= 0")
+        result = bench_ranking(iters, population, seed=seed, start=start, progress=not as_json)
+        click.echo(json.dumps(result.as_dict()) if as_json else result.render())
+        return
+    if proxy is None:
+        raise ZCBenchError("name the --proxy to time (or --search to time the search's ranking)")
+
+    from zcbench.bench import run_bench
+    from zcbench.registry import get_benchmark
+
     if limit < 1:
         raise ZCBenchError(f"--limit must be at least 1, got {limit}")
     pool = get_benchmark(bench).resolve_archs(archs)
@@ -200,6 +234,102 @@ def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, dat
     result = run_bench(bench, dataset, proxy, list(selected), seed=seed, dtype=dtype, data_root=data_root,
                        synthetic_data=synthetic_data, device=device)
     click.echo(result.render())
+
+
+@cli.command(context_settings=CONTEXT)
+@bench_option
+@click.option("--dataset", default=None,
+              help="Dataset of the benchmark (default: its first, e.g. cifar10 for nb201, imagenet for mbv2).")
+@store_option("The HDF5 score store: every candidate's scores go there (and are read from it when present).")
+@click.option("--proxy", "proxies", multiple=True, default=("az",), show_default=True,
+              help="Proxy to rank by (repeatable: every component of every proxy enters the aggregate).")
+@click.option("--iters", type=int, default=None,
+              help="Accepted candidates (Algorithm 1's T; default 100). The search ends when the history holds "
+                   "this many; a larger value extends a finished search.")
+@click.option("--random", "random_count", type=int, default=None, metavar="N",
+              help="Budgeted random search instead of Algorithm 1: N candidates inside the budget, ranked together.")
+@click.option("--population", type=int, default=64, show_default=True,
+              help="Algorithm 1's K: parents from the top K-1 of the history (the paper: 1024).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds Python's random (mutation) and NumPy (parent choice), and the scores' cell seeds.")
+@click.option("--budget-flops", default=None, metavar="COUNT", help="Largest analytic FLOPs, e.g. 450M.")
+@click.option("--max-layers", type=int, default=None, help="Most layers (mbv2: the sum of L over all blocks).")
+@click.option("--min-params", default=None, metavar="COUNT", help="Fewest parameters, e.g. 4M.")
+@click.option("--max-params", default=None, metavar="COUNT", help="Most parameters, e.g. 6M.")
+@click.option("--mutation", default=None, help="Mutation operator where the space has several (mbv2: official, "
+                                                 "uniform).")
+@click.option("--batch-size", type=int, default=None, help="Override the proxy's batch size (recorded in its config).")
+@click.option("--resolution", type=int, default=None,
+              help="Input size instead of the dataset's (e.g. 32 on a CPU; recorded in the config). Budgets stay "
+                   "at the dataset's size.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--threads", type=int, default=None, help="Torch CPU threads (default: torch's choice).")
+@click.option("--opt", "opts", multiple=True, metavar="PROXY.KEY=VALUE", help="A named proxy option, as for `score`.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="As for `score`.")
+@click.option("--synthetic-data", is_flag=True, help="As for `score`.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the checkpoint, history.csv, summary.json and the figure (default: beside the "
+                   "store, named by the search's config).")
+@click.option("--gt", "gt_path", type=click.Path(), default=None,
+              help="Ground truth for the best's accuracy (default: the store's, or the benchmark's variable).")
+@click.option("--target", default=None, help="Ground-truth target for the accuracy (default: the benchmark's).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (best, best_score, best_flops, ...).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def search(bench, dataset, store, proxies, iters, random_count, population, seed, budget_flops, max_layers,
+           min_params, max_params, mutation, batch_size, resolution, device, threads, opts, data_root,
+           synthetic_data, out, gt_path, target, as_json, quiet):
+    """Search a space with zero-cost proxies: AZ-NAS's Algorithm 1, or budgeted random search.
+
+    Algorithm 1 (RECIPES.md section 6): children of the initial structure while the history is short
+    (or uniform samples, on a space without one), then parents from the history, then from the top K-1
+    of the whole history by the aggregate sum of ln(rank/t), updated incrementally after every accepted
+    child. Children over budget are discarded and not counted. Scores go to the store; the state is
+    checkpointed after every candidate, so rerunning a killed search's command resumes it exactly.
+
+    \b
+    Examples:
+      zcbench search --bench nb201 --dataset cifar10 --iters 500 --population 64 --proxy az --seed 0
+      zcbench search --bench mbv2 --budget-flops 450M --max-layers 14 --iters 100000 --population 1024 \\
+          --proxy az --seed 123 --device cuda                        # the paper's search (Table 2)
+      zcbench search --bench mbv2 --budget-flops 450M --max-layers 14 --iters 40 --population 8 \\
+          --resolution 32 --batch-size 8                             # CPU-sized
+      zcbench search --bench autoformer-tiny --random 10000 --min-params 4M --max-params 6M --seed 123
+    """
+    import torch
+
+    from zcbench.registry import get_benchmark
+    from zcbench.search import run_search
+    from zcbench.searchspace import Budget, parse_count
+
+    if threads is not None:
+        if threads < 1:
+            raise ZCBenchError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    if iters is not None and random_count is not None:
+        raise ZCBenchError("give --iters (Algorithm 1) or --random N (random search), not both")
+    benchmark = get_benchmark(bench)
+    dataset = dataset or next(iter(benchmark.datasets))
+    count = lambda text: parse_count(text) if text is not None else None  # noqa: E731
+    budget = Budget(max_layers=max_layers, min_params=count(min_params), max_params=count(max_params),
+                    max_flops=count(budget_flops))
+    options: dict[str, dict[str, str]] = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        proxy, dot, name = key.partition(".")
+        if not sep or not dot or not proxy or not name:
+            raise ZCBenchError(f"--opt {opt!r}: expected PROXY.KEY=VALUE")
+        options.setdefault(proxy, {})[name] = value
+    result = run_search(store, bench, dataset, list(proxies), method="random" if random_count is not None else "evolution",
+                        iters=random_count if random_count is not None else (100 if iters is None else iters),
+                        population=population,
+                        seed=seed, budget=budget, search_options={"mutation": mutation} if mutation else {},
+                        batch_size=batch_size, resolution=resolution, device=device, options=options,
+                        data_root=data_root, synthetic_data=synthetic_data, out=out, gt_path=gt_path, target=target,
+                        progress=not quiet and not as_json)
+    from zcbench.figures.search import plot_search
+
+    plot_search(result.out / "history.csv", result.out, title=f"{result.config.method} on {bench}/{dataset}")
+    click.echo(json.dumps(result.summary()) if as_json else result.render())
 
 
 @cli.command("list", context_settings=CONTEXT)
@@ -211,6 +341,7 @@ def list_cmd(pattern):
     PATTERN filters the names with shell wildcards, e.g. `zcbench list 'a*'`.
     """
     from zcbench.registry import BENCHMARKS, FIGURES, PROXIES
+    from zcbench.searchspace import SearchSpace
 
     click.echo("proxies:")
     for name in PROXIES.names(pattern):
@@ -225,10 +356,15 @@ def list_cmd(pattern):
     click.echo("benchmarks:")
     for name in BENCHMARKS.names(pattern):
         bench = BENCHMARKS.get(name)
-        size = f"{len(bench)} architectures" if bench.enumerable else "architectures from its file"
+        searchable = isinstance(bench, SearchSpace)
+        size = (f"{len(bench)} architectures" if bench.enumerable else "architectures from its file"
+                if bench.ground_truth_readers() or not searchable else "a space to search")
         click.echo(f"  {name:<12} {size}; datasets: {', '.join(bench.datasets)}; {BENCHMARKS.origin(name)}")
         if bench.description:
             click.echo(f"  {'':<12} {bench.description}")
+        if searchable:
+            extra = "".join(f", --{k} {'|'.join(v)}" for k, v in bench.search_options.items())
+            click.echo(f"  {'':<12} search: zcbench search --bench {name}{extra}")
         kinds = ", ".join(f"--{k}" if r.needs_path else f"{k} (no file)"
                           for k, r in bench.ground_truth_readers().items())
         if kinds:

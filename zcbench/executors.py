@@ -42,6 +42,7 @@ class CellJob:
     data_root: str | None
     synthetic: bool
     facts: dict[str, float] = field(default_factory=dict, hash=False)  # what the benchmark's file states
+    resolution: int | None = None  # the input size, where the run overrides the dataset's
 
 
 _PEAKS: dict[str, PeakMemory] = {}
@@ -55,7 +56,8 @@ def run_job(job: CellJob) -> CellResult:
                         job.synthetic)
     peak = _PEAKS.setdefault(job.device, PeakMemory(torch.device(job.device)))
     return score_cell(bench, job.dataset, proxy, job.arch, job.repeat, seed=job.seed, batch_size=job.batch_size,
-                      options=job.options, device=job.device, peak=peak, source=source, facts=job.facts)
+                      options=job.options, device=job.device, peak=peak, source=source, facts=job.facts,
+                      resolution=job.resolution)
 
 
 def _init_worker(threads: int) -> None:

@@ -71,10 +71,12 @@ def resolve_options(spec: ProxySpec, overrides: Mapping[str, str] | None) -> dic
 
 
 def entry_config(spec: ProxySpec, *, seed: int = 0, batch_size: int | None = None,
-                 options: Mapping[str, Any] | None = None, data: str | None = None) -> dict[str, Any]:
+                 options: Mapping[str, Any] | None = None, data: str | None = None,
+                 resolution: int | None = None) -> dict[str, Any]:
     """Everything that changes a proxy's values; its hash decides whether cached scores are reused.
 
-    `data` (real-batch proxies only) is the fingerprint of the training data, or `synthetic`.
+    `data` (real-batch proxies only) is the fingerprint of the training data, or `synthetic`; `resolution`
+    an input size other than the dataset's (absent at the dataset's own, so such configs keep their hash).
     """
     config = {
         "proxy": spec.name,
@@ -92,6 +94,8 @@ def entry_config(spec: ProxySpec, *, seed: int = 0, batch_size: int | None = Non
     }
     if data is not None:
         config["data"] = data
+    if resolution is not None:
+        config["resolution"] = int(resolution)
     return config
 
 
@@ -167,6 +171,15 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def check_resolution(bench, dataset: str, resolution: int | None) -> int | None:
+    """The --resolution of a run: None at the dataset's own size (so its config is the default one)."""
+    if resolution is None:
+        return None
+    if resolution < 1:
+        raise ZCBenchError(f"--resolution must be at least 1, got {resolution}")
+    return None if resolution == bench.dataset(dataset).resolution else int(resolution)
+
+
 def resolve_device(name: str) -> torch.device:
     """The torch device for a --device value, or one clear error (unknown name, no CUDA)."""
     try:
@@ -195,6 +208,21 @@ class EntryPlan:
 BACKENDS = ("local", "ray")
 
 
+def plan_entries(bench, dataset: str, proxies: Sequence[Proxy], *, seed: int, batch_size: int | None,
+                 options: Mapping[str, Mapping[str, str]] | None, root: Path | None, synthetic_data: bool,
+                 resolution: int | None) -> list[EntryPlan]:
+    """Each proxy's resolved options, input source, config and store label for a run (or a search)."""
+    plans = []
+    for proxy in proxies:
+        opts = resolve_options(proxy.spec, (options or {}).get(proxy.name))
+        source = source_for(proxy.spec, bench.dataset(dataset), root, synthetic_data)
+        data = source.config_value if "real_batch" in proxy.spec.needs else None
+        config = entry_config(proxy.spec, seed=seed, batch_size=batch_size, options=opts, data=data,
+                              resolution=resolution)
+        plans.append(EntryPlan(proxy, opts, source, config, config_hash(config), entry_label(proxy.spec, config)))
+    return plans
+
+
 def run_scoring(
     store_path: str | Path,
     bench_name: str,
@@ -215,12 +243,14 @@ def run_scoring(
     address: str | None = None,
     progress: bool = True,
     progress_file: TextIO | None = None,
+    resolution: int | None = None,
 ) -> RunSummary:
     """Score `archs` (canonical strings; default all) with each proxy, resuming from the store.
 
     `workers` > 1 scores in a local process pool (each worker gets threads / workers torch threads);
     `backend="ray"` dispatches to a Ray cluster at `address` (or a local instance). Either way this
-    process alone writes the store.
+    process alone writes the store. `resolution`: an input size other than the dataset's (recorded in the
+    config, so such scores get their own entry).
     """
     bench = get_benchmark(bench_name)
     bench.dataset(dataset)
@@ -232,6 +262,7 @@ def run_scoring(
         raise ZCBenchError(f"--batch-size must be at least 1, got {batch_size}")
     if workers < 1:
         raise ZCBenchError(f"--workers must be at least 1, got {workers}")
+    resolution = check_resolution(bench, dataset, resolution)
     if backend not in BACKENDS:
         raise ZCBenchError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     proxies = [get_proxy(n) for n in dict.fromkeys(proxy_names)]
@@ -247,13 +278,8 @@ def run_scoring(
     if shard is not None:
         archs = [a for a in archs if in_shard(a, shard)]
     root = resolve_data_root(data_root)
-    plans = []
-    for proxy in proxies:
-        opts = resolve_options(proxy.spec, (options or {}).get(proxy.name))
-        source = source_for(proxy.spec, bench.dataset(dataset), root, synthetic_data)
-        data = source.config_value if "real_batch" in proxy.spec.needs else None
-        config = entry_config(proxy.spec, seed=seed, batch_size=batch_size, options=opts, data=data)
-        plans.append(EntryPlan(proxy, opts, source, config, config_hash(config), entry_label(proxy.spec, config)))
+    plans = plan_entries(bench, dataset, proxies, seed=seed, batch_size=batch_size, options=options, root=root,
+                         synthetic_data=synthetic_data, resolution=resolution)
     threads = max(1, torch.get_num_threads() // workers)
     allocator = tune_allocator()  # this process; workers tune their own the same way
     settings = {"threads": threads, "workers": workers, "backend": backend, "address": address,
@@ -264,16 +290,7 @@ def run_scoring(
     with store.writer() as writer:
         view = writer.read(bench.name, dataset)
         done = [_scored_cells(view, plan, store, bench.name, dataset) for plan in plans]
-        for plan in plans:
-            attrs = {
-                "spec": json.dumps(_spec_dict(plan.proxy.spec)),
-                "config": json.dumps(plan.config, sort_keys=True),
-                "config_hash": plan.config_hash,
-            }
-            writer.begin_entry(bench.name, dataset, plan.label, attrs, list(plan.proxy.spec.components), repeats)
-        runs = RunJournal(writer, bench.name, dataset, [
-            (plan.label, new_run(dev, {**settings, "options": plan.options, "data": plan.source.provenance}))
-            for plan in plans])
+        runs = begin_entries(writer, bench.name, dataset, plans, dev, settings, repeats)
         total = sum(1 for arch in archs for cells in done for rep in range(repeats) if (arch, rep) not in cells)
 
         def jobs() -> Iterator[CellJob]:
@@ -285,7 +302,7 @@ def run_scoring(
                             continue
                         yield CellJob(i, bench.name, dataset, plan.proxy.name, arch, rep, seed, batch_size,
                                       plan.options, str(dev), str(root) if root else None, synthetic_data,
-                                      facts.get(arch, {}))
+                                      facts.get(arch, {}), resolution)
 
         if backend == "ray":
             results = ray_pool(jobs(), address, threads)
@@ -309,6 +326,21 @@ def run_scoring(
     return RunSummary(store=store.path, bench=bench.name, dataset=dataset, n_archs=len(archs), repeats=repeats,
                       device=str(dev), threads=threads, wall_s=time.perf_counter() - start, entries=stats,
                       workers=workers, backend=backend, cpu=cpu_label() if dev.type == "cpu" else device_name(dev))
+
+
+def begin_entries(writer: StoreWriter, bench: str, dataset: str, plans: Sequence[EntryPlan], device: torch.device,
+                  settings: Mapping[str, Any], repeats: int = 1) -> "RunJournal":
+    """Create (or reopen) each plan's entry in the store and start the run's provenance records."""
+    for plan in plans:
+        attrs = {
+            "spec": json.dumps(_spec_dict(plan.proxy.spec)),
+            "config": json.dumps(plan.config, sort_keys=True),
+            "config_hash": plan.config_hash,
+        }
+        writer.begin_entry(bench, dataset, plan.label, attrs, list(plan.proxy.spec.components), repeats)
+    return RunJournal(writer, bench, dataset, [
+        (plan.label, new_run(device, {**settings, "options": plan.options, "data": plan.source.provenance}))
+        for plan in plans])
 
 
 class RunJournal:
@@ -356,19 +388,27 @@ class RunJournal:
 def _scored_cells(view, plan: EntryPlan, store: Store, bench: str, dataset: str) -> set[tuple[str, int]]:
     """(arch, repeat) cells the store already holds for this plan; refuses an entry with another config."""
     cells: set[tuple[str, int]] = set()
-    if view is None or plan.label not in view.entries:
+    existing = stored_entry(view, plan, store, bench, dataset)
+    if existing is None:
         return cells
+    ok = existing.status == OK
+    for row, arch in enumerate(view.archs):
+        for rep in np.flatnonzero(ok[row]):
+            cells.add((arch, int(rep)))
+    return cells
+
+
+def stored_entry(view, plan: EntryPlan, store: Store, bench: str, dataset: str):
+    """The store's entry of this plan (an EntryView) or None; refuses one written with another config."""
+    if view is None or plan.label not in view.entries:
+        return None
     existing = view.entries[plan.label]
     if existing.config_hash != plan.config_hash:
         raise ZCBenchError(
             f"store {store.path} holds {plan.label} for {bench}/{dataset} with another config "
             f"({config_diff(existing.config, plan.config)}); use another --store"
         )
-    ok = existing.status == OK
-    for row, arch in enumerate(view.archs):
-        for rep in np.flatnonzero(ok[row]):
-            cells.add((arch, int(rep)))
-    return cells
+    return existing
 
 
 def _facts_by_arch(view) -> dict[str, dict[str, float]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
@@ -11,9 +13,10 @@ from zcbench.benchmarks.nb201 import groundtruth as _gt
 from zcbench.benchmarks.nb201.model import NB201Network
 from zcbench.benchmarks.nb201.nas201 import read_nas201
 from zcbench.benchmarks.nb201.paper import PAPER
-from zcbench.benchmarks.nb201.space import NUM_ARCHS, index_of, ops_of, parse, to_string
+from zcbench.benchmarks.nb201.space import EDGES, NUM_ARCHS, OPS, index_of, ops_of, parse, to_string
 from zcbench.data import CIFAR10, CIFAR100, IMAGENET16_120
 from zcbench.registry import register_benchmark
+from zcbench.searchspace import SearchSpace
 
 SUBSET_DIR = Path(__file__).parent / "subsets"
 
@@ -23,7 +26,7 @@ def _is_nats(path: Path) -> bool:
 
 
 @register_benchmark
-class NB201(Benchmark):
+class NB201(Benchmark, SearchSpace):
     name = "nb201"
     description = "NAS-Bench-201 cells (15625), xautodl TinyNetwork C=16 N=5"
     datasets = {
@@ -66,3 +69,20 @@ class NB201(Benchmark):
 
     def subsets(self) -> dict[str, Path]:
         return {p.stem: p for p in sorted(SUBSET_DIR.glob("*.txt"))}
+
+    # ---- search: uniform cells, one edge changed per child -----------------------------------------
+    def sample(self, rng: random.Random) -> str:
+        """A uniform random cell (each of the 15625 equally likely)."""
+        return self.arch(rng.randrange(NUM_ARCHS))
+
+    def mutate(self, arch: str, rng: random.Random, accepted: int, options: Mapping[str, str]) -> str:
+        """One edge, drawn uniformly, set to one of the other four operations, drawn uniformly."""
+        ops = list(parse(arch))
+        edge = rng.randrange(len(EDGES))
+        ops[edge] = rng.choice([op for op in OPS if op != ops[edge]])
+        return to_string(tuple(ops))
+
+    def measures(self, arch: str) -> dict[str, float]:
+        """Parameters and FLOPs (raw counts) of the CIFAR-10 network, from the model."""
+        model = self.build(arch, "cifar10")
+        return {"params": float(model.num_params()), "flops": float(model.flops()) * 1e6}
