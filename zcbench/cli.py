@@ -18,6 +18,28 @@ dataset_option = click.option("--dataset", default="cifar10", show_default=True,
                               help="Dataset of the benchmark, e.g. cifar10, cifar100, ImageNet16-120 for nb201.")
 
 
+def proxy_options(opts: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """`--opt PROXY.KEY=VALUE` values by proxy and key."""
+    options: dict[str, dict[str, str]] = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        proxy, dot, name = key.partition(".")
+        if not sep or not dot or not proxy or not name:
+            raise ZCBenchError(f"--opt {opt!r}: expected PROXY.KEY=VALUE")
+        options.setdefault(proxy, {})[name] = value
+    return options
+
+
+def set_threads(threads: int | None) -> None:
+    """`--threads N` (None: torch's choice)."""
+    if threads is not None:
+        if threads < 1:
+            raise ZCBenchError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="zcbench")
 def cli() -> None:
@@ -88,15 +110,10 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
       zcbench score --proxy az --shard 0/4 --store part0.h5     # then: zcbench merge part*.h5 --out all.h5
       zcbench score --proxy az --backend ray --address auto     # a Ray cluster
     """
-    import torch
-
     from zcbench.registry import get_benchmark
     from zcbench.runner import parse_shard, run_scoring
 
-    if threads is not None:
-        if threads < 1:
-            raise ZCBenchError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+    set_threads(threads)
     benchmark = get_benchmark(bench)
     benchmark.dataset(dataset)
     view = None
@@ -105,13 +122,7 @@ def score(bench, dataset, proxies, archs, limit, store, seed, repeats, batch_siz
 
         view = space_view(store, benchmark, dataset)
     selected = benchmark.resolve_archs(archs, limit, view)
-    options: dict[str, dict[str, str]] = {}
-    for opt in opts:
-        key, sep, value = opt.partition("=")
-        proxy, dot, name = key.partition(".")
-        if not sep or not dot or not proxy or not name:
-            raise ZCBenchError(f"--opt {opt!r}: expected PROXY.KEY=VALUE")
-        options.setdefault(proxy, {})[name] = value
+    options = proxy_options(opts)
     summary = run_scoring(store, bench, dataset, list(proxies), selected, seed=seed, repeats=repeats,
                           batch_size=batch_size, device=device, options=options, data_root=data_root,
                           synthetic_data=synthetic_data, shard=parse_shard(shard) if shard else None,
@@ -206,12 +217,7 @@ def bench(bench, dataset, proxy, archs, limit, dtype, threads, device, seed, dat
       zcbench bench --search --iters 20000                                             # the search's ranking
       zcbench bench --search --at 100000 --iters 200 --json                            # steps at t = 1e5
     """
-    import torch
-
-    if threads is not None:
-        if threads < 1:
-            raise ZCBenchError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+    set_threads(threads)
     if search_ranking:
         from zcbench.search import bench_ranking
 
@@ -295,16 +301,11 @@ def search(bench, dataset, store, proxies, iters, random_count, population, seed
           --resolution 32 --batch-size 8                             # CPU-sized
       zcbench search --bench autoformer-tiny --random 10000 --min-params 4M --max-params 6M --seed 123
     """
-    import torch
-
     from zcbench.registry import get_benchmark
     from zcbench.search import run_search
     from zcbench.searchspace import Budget, parse_count
 
-    if threads is not None:
-        if threads < 1:
-            raise ZCBenchError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+    set_threads(threads)
     if iters is not None and random_count is not None:
         raise ZCBenchError("give --iters (Algorithm 1) or --random N (random search), not both")
     benchmark = get_benchmark(bench)
@@ -312,13 +313,7 @@ def search(bench, dataset, store, proxies, iters, random_count, population, seed
     count = lambda text: parse_count(text) if text is not None else None  # noqa: E731
     budget = Budget(max_layers=max_layers, min_params=count(min_params), max_params=count(max_params),
                     max_flops=count(budget_flops))
-    options: dict[str, dict[str, str]] = {}
-    for opt in opts:
-        key, sep, value = opt.partition("=")
-        proxy, dot, name = key.partition(".")
-        if not sep or not dot or not proxy or not name:
-            raise ZCBenchError(f"--opt {opt!r}: expected PROXY.KEY=VALUE")
-        options.setdefault(proxy, {})[name] = value
+    options = proxy_options(opts)
     result = run_search(store, bench, dataset, list(proxies), method="random" if random_count is not None else "evolution",
                         iters=random_count if random_count is not None else (100 if iters is None else iters),
                         population=population,
