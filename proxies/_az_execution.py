@@ -85,15 +85,16 @@ class AZExecution:
 
     `block_entropy(feature, dtype)`: E_l as a 0-d tensor; `block_vjp(f_in, f_out, probe, dtype)`: (g_in,
     g_out, identity flag); `cross_moment(g_in, g_out)`: G_in^T G_out / n from channels-last rows;
-    `pair_score(sigma, identity)`; `components(entropies, pair_scores)`: (s^E, s^P, s^T).
+    `pair_score(sigma, identity)`: a pair's score, or None for a pair to leave out (section 7's identity
+    pairs); `components(entropies, pair_scores)`: (s^E, s^P, s^T).
     """
 
     block_entropy: Callable[[torch.Tensor, torch.dtype | None], torch.Tensor]
     block_vjp: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.dtype | None],
                         tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     cross_moment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    pair_score: Callable[[float, bool], float]
-    components: Callable[[np.ndarray, Sequence[float]], Components]
+    pair_score: Callable[[float, bool], float | None]
+    components: Callable[[np.ndarray, Sequence[float | None]], Components]
 
     def components_of_model(self, model: ZCModel, x: torch.Tensor, generator: torch.Generator,
                             dtype: torch.dtype | None) -> Components:
@@ -117,7 +118,7 @@ class AZExecution:
 
     # ---- moments and their SVDs ------------------------------------------------------------------------
     def batched_trainability(self, features: list[torch.Tensor], generator: torch.Generator,
-                             dtype: torch.dtype | None = None) -> list[float]:
+                             dtype: torch.dtype | None = None) -> list[float | None]:
         """The pair scores of `az.pair_trainability`, in its order and with its probes, without a host round
         trip per pair: the identity tests and moments stay on the device, come to the host in one copy, and
         the singular values are solved there in one batched call per matrix shape (small SVDs are cheap on
@@ -146,7 +147,7 @@ class AZExecution:
         g_in, g_out, identity = self.block_vjp(f_in, f_out, g_out, dtype)
         return self.cross_moment_batched(g_in, g_out), identity
 
-    def _pair_scores(self, moments: list[torch.Tensor], identical: list[torch.Tensor]) -> list[float]:
+    def _pair_scores(self, moments: list[torch.Tensor], identical: list[torch.Tensor]) -> list[float | None]:
         """`pair_score` of each pair, with one host copy of all moments and flags and one batched SVD per
         matrix shape."""
         flags = torch.stack([flag.to(device=moments[0].device, dtype=moments[0].dtype) for flag in identical])

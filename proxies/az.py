@@ -4,12 +4,14 @@ RECIPES.md section 2, formula by formula. One forward pass of a Gaussian batch g
 features; trainability adds block-local vector-Jacobian products with Rademacher probes. How the `az`
 proxy runs these formulas fast on a CPU (lanes, a streamed forward, fast probe draws, batched host copies
 and SVDs) is `_az_execution`'s business (`FAST`); `az_as_written` runs them one at a time, as written.
+A model whose `az_recipe` is `VIT_RECIPE` (AutoFormer) is scored as RECIPES.md section 7 says (`FAST_VIT`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -101,17 +103,21 @@ def cross_moment_rows(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
     return rows_in.T @ rows_out / rows_out.shape[0]
 
 
+PairScore = Callable[[float, bool], "float | None"]
+
+
 def pair_score(sigma: float, identity: bool) -> float:
     """2 - sigma - 1/(sigma + 1e-6), at most 0 (at sigma = 1); -inf for an exact identity block."""
     return -math.inf if identity else 2.0 - sigma - 1.0 / (sigma + SIGMA_EPS)
 
 
 def pair_trainability(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator,
-                      dtype: torch.dtype | None = None) -> float:
-    """One pair's score: sigma = the largest singular value of A (exact SVD) for one Rademacher probe."""
+                      dtype: torch.dtype | None = None, score: PairScore = pair_score) -> float | None:
+    """One pair's score: sigma = the largest singular value of A (exact SVD) for one Rademacher probe;
+    `score` turns sigma and the identity flag into the pair's score (`pair_score`, `vit_pair_score`)."""
     g_in, g_out, identity = block_vjp(f_in, f_out, _rademacher(f_out, generator), dtype)
     sigma = math.nan if identity else float(torch.linalg.svdvals(cross_moment_rows(g_in, g_out)).max())
-    return pair_score(sigma, bool(identity))
+    return score(sigma, bool(identity))
 
 
 def trainability(pair_scores: Sequence[float]) -> float:
@@ -124,23 +130,49 @@ def from_block_scores(entropies: np.ndarray, pair_scores: Sequence[float]) -> tu
     return expressivity(entropies), progressivity(entropies), trainability(pair_scores)
 
 
+# ---- ViTs (RECIPES.md section 7): the AutoFormer variant ----------------------------------------------
+#: a model's `az_recipe` with this value asks for section 7: the features are the residual stream after every
+#: attention add and every MLP add (the model's `block_features`), an exact-identity pair is left out of
+#: s^T's mean instead of scoring -inf, and s^P does not apply (stored as NaN; paper footnote 1)
+VIT_RECIPE = "vit"
+
+
+def vit_pair_score(sigma: float, identity: bool) -> float | None:
+    """`pair_score`, except that an exact identity block gives no score (None): the pair is skipped."""
+    return None if identity else pair_score(sigma, False)
+
+
+def vit_components(entropies: np.ndarray, pair_scores: Sequence[float | None]) -> tuple[float, float, float]:
+    """(s^E, NaN, s^T): s^T the mean over the pairs that were not skipped (NaN if all were, which ranks
+    lowest, as the official -inf does)."""
+    kept = [s for s in pair_scores if s is not None]
+    return expressivity(entropies), math.nan, trainability(kept) if kept else math.nan
+
+
 # How `az` runs these formulas: batched, and on a CPU in lanes (`_az_execution`, which restates none of them).
 FAST = AZExecution(block_entropy=block_entropy, block_vjp=block_vjp, cross_moment=cross_moment_rows,
                    pair_score=pair_score, components=from_block_scores)
+FAST_VIT = dataclasses.replace(FAST, pair_score=vit_pair_score, components=vit_components)
 batched_trainability, laned_components = FAST.batched_trainability, FAST.laned_components
 
 
+def execution_for(model: object) -> AZExecution:
+    """`FAST_VIT` for a model that declares `az_recipe = VIT_RECIPE`, else `FAST` (section 2)."""
+    return FAST_VIT if getattr(model, "az_recipe", None) == VIT_RECIPE else FAST
+
+
 def az_components(features: list[torch.Tensor], generator: torch.Generator, dtype: torch.dtype | None = None,
-                  batched: bool = True, lanes: int = 1) -> tuple[float, float, float]:
+                  batched: bool = True, lanes: int = 1, execution: AZExecution = FAST) -> tuple[float, float, float]:
     """(s^E, s^P, s^T) of the block features of one forward. `dtype` (None: the features') is that of the
     eigen and SVD problems. `batched=False` is the recipe as written, one feature, one pair (i = 17 down
-    to 1) at a time; else `FAST` gives the same values batched, in `lanes` threads if > 1."""
+    to 1) at a time; else `execution` (`FAST`, or `FAST_VIT` for section 7) gives the same values batched,
+    in `lanes` threads if > 1."""
     if batched:
-        return FAST.components_of_features(features, generator, dtype, lanes)
+        return execution.components_of_features(features, generator, dtype, lanes)
     entropies = np.array([block_expressivity(f, dtype) for f in features], dtype=np.float64)
-    pair_scores = [pair_trainability(features[i - 1], features[i], generator, dtype)
+    pair_scores = [pair_trainability(features[i - 1], features[i], generator, dtype, execution.pair_score)
                    for i in range(len(features) - 1, 0, -1)]
-    return from_block_scores(entropies, pair_scores)
+    return execution.components(entropies, pair_scores)
 
 
 # ---- the proxy: complexity is the model's analytic FLOPs -----------------------------------------------
@@ -155,7 +187,8 @@ def az(ctx: ProxyContext) -> dict[str, float]:
     computes in the features' float32) or float64, which avoids the NaN that float32 round-off gives when
     an exploding feature's smallest covariance eigenvalue turns negative."""
     dtype = _spectral_dtype(ctx)
-    return _with_complexity(ctx, FAST.components_of_model(ctx.model, ctx.inputs["gaussian"], ctx.generator, dtype))
+    execution = execution_for(ctx.model)
+    return _with_complexity(ctx, execution.components_of_model(ctx.model, ctx.inputs["gaussian"], ctx.generator, dtype))
 
 
 @register_reference("az")
@@ -164,7 +197,8 @@ def az_as_written(ctx: ProxyContext) -> dict[str, float]:
     `zcbench bench` runs it on the network as written (`zcbench.ops.plain_execution`)."""
     dtype = _spectral_dtype(ctx)
     features = ctx.model.block_features(ctx.inputs["gaussian"])
-    return _with_complexity(ctx, az_components(features, ctx.generator, dtype, batched=False))
+    return _with_complexity(ctx, az_components(features, ctx.generator, dtype, batched=False,
+                                               execution=execution_for(ctx.model)))
 
 
 def _spectral_dtype(ctx: ProxyContext) -> torch.dtype:

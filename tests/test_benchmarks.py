@@ -152,6 +152,12 @@ def test_every_proxy_runs_on_every_benchmark_deterministically_without_touching_
     bench = get_benchmark(name)
     dataset = smallest_dataset(bench)
     first, second = small_archs(bench)
+    reason = bench.inapplicable(proxy)
+    if reason is not None:  # a proxy that cannot apply here is refused with its reason, recorded, never run
+        result = score_cell(bench, dataset, get_proxy(proxy), first, 0, batch_size=4,
+                            source=InputSource(synthetic=True), resolution=contract_resolution(bench, dataset))
+        assert not result.ok and reason in result.error and "\n" not in result.error
+        return
 
     def values(arch):
         result = score_cell(bench, dataset, get_proxy(proxy), arch, 0, batch_size=4, source=InputSource(synthetic=True),

@@ -179,13 +179,24 @@ def test_search_command_errors_are_one_line(tmp_path, capsys, args, message):
     assert code == 2 and message in err and err.count("\n") == 1
 
 
-def test_kill_9_and_resume_gives_the_uninterrupted_best(tmp_path):
-    """The real thing, on a CPU-sized MBV2 search under a FLOPs and layer budget: a search process killed
-    with SIGKILL midway, then the same command again."""
+KILLED_SEARCHES = {
+    # a CPU-sized MBV2 search under a FLOPs and layer budget (Algorithm 1)
+    "mbv2": (["--bench", "mbv2", "--budget-flops", "450M", "--max-layers", "14", "--iters", "18", "--population",
+              "6", "--resolution", "32", "--batch-size", "4"], 18, ("flops", 450e6)),
+    # a CPU-sized budgeted random search of AutoFormer-Tiny candidates
+    "autoformer-tiny": (["--bench", "autoformer-tiny", "--random", "24", "--min-params", "4M", "--max-params", "6M",
+                         "--resolution", "64", "--batch-size", "8"], 24, ("params", 6e6)),
+}
+
+
+@pytest.mark.parametrize("space", sorted(KILLED_SEARCHES))
+def test_kill_9_and_resume_gives_the_uninterrupted_best(tmp_path, space):
+    """The real thing: a search process killed with SIGKILL midway, then the same command again."""
+    args, accepted, (measure, limit) = KILLED_SEARCHES[space]
+
     def command(store, out):
-        return [sys.executable, "-m", "zcbench.cli", "search", "--bench", "mbv2", "--budget-flops", "450M",
-                "--max-layers", "14", "--iters", "18", "--population", "6", "--resolution", "32", "--batch-size",
-                "4", "--seed", "5", "--store", str(store), "--out", str(out), "--json", "--quiet"]
+        return [sys.executable, "-m", "zcbench.cli", "search", *args, "--seed", "5", "--store", str(store),
+                "--out", str(out), "--json", "--quiet"]
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     reference = json.loads(subprocess.run(command(tmp_path / "a.h5", tmp_path / "a"), env=env, check=True,
@@ -203,12 +214,13 @@ def test_kill_9_and_resume_gives_the_uninterrupted_best(tmp_path):
     process.wait()
     resumed = json.loads(subprocess.run(command(tmp_path / "b.h5", tmp_path / "b"), env=env, check=True,
                                         capture_output=True, text=True).stdout)
-    assert 8 <= resumed["resumed_at"] < 18
+    assert 8 <= resumed["resumed_at"] < accepted
     assert resumed["best"] == reference["best"] and resumed["best_score"] == reference["best_score"]
-    assert resumed["accepted"] == reference["accepted"] == 18
-    assert resumed["best_flops"] <= 450e6 and reference["rejected"] == resumed["rejected"]
-    assert reference["best_ptflops"] > reference["best_flops"]  # the paper's tables' count, a few % above
+    assert resumed["accepted"] == reference["accepted"] == accepted
+    assert resumed[f"best_{measure}"] <= limit and reference["rejected"] == resumed["rejected"]
     assert _same_history(tmp_path / "a", tmp_path / "b")
+    if space == "mbv2":
+        assert reference["best_ptflops"] > reference["best_flops"]  # the paper's tables' count, a few % above
 
 
 def _same_history(a, b) -> bool:

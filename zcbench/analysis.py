@@ -26,7 +26,7 @@ from zcbench.aggregate import Method, aggregate, oriented, select
 from zcbench.benchmark import Benchmark
 from zcbench.errors import ZCBenchError
 from zcbench.groundtruth import truth_for
-from zcbench.registry import get_benchmark
+from zcbench.registry import BENCHMARKS, get_benchmark
 from zcbench.store import DatasetView, EntryView, Store
 
 METHODS: tuple[Method, Method] = ("nonlinear", "linear")
@@ -107,7 +107,7 @@ def resolve(view: DatasetView, address: str) -> Column:
                                f"its components: {', '.join(entry.components)}")
         names = [component]
     else:
-        names = entry.components
+        names = _aggregated_names(view, entry)
     parts = tuple(oriented(entry.mean(c), direction) for c in names)
     method = None if len(parts) == 1 else (entry.spec.get("aggregate") or "nonlinear")
     return Column(address, entry.label, parts, method, entry.scored(), entry.config.get("data") == "synthetic")
@@ -131,6 +131,22 @@ def components_of(view: DatasetView, label: str) -> list[str]:
     """Addresses of every component of an entry, e.g. az.expressivity, az.progressivity, ..."""
     entry = _entry_for(view, label)
     return [f"{label}.{c}" for c in entry.components]
+
+
+def _aggregated_names(view: DatasetView, entry: EntryView) -> list[str]:
+    """The components an entry's own score aggregates: those that apply on the view's benchmark
+    (`Benchmark.aggregated_components`; AutoFormer leaves AZ-NAS's progressivity out), all where the
+    benchmark is not registered."""
+    if view.bench not in BENCHMARKS:
+        return list(entry.components)
+    return list(get_benchmark(view.bench).aggregated_components(entry.name, tuple(entry.components)))
+
+
+def aggregated_components_of(view: DatasetView, label: str) -> list[str]:
+    """Addresses of the components an entry's own score aggregates (`components_of` less those that do
+    not apply on the benchmark)."""
+    entry = _entry_for(view, label)
+    return [f"{label}.{c}" for c in _aggregated_names(view, entry)]
 
 
 # ---------------------------------------------------------------------------------------------------

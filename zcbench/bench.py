@@ -26,7 +26,7 @@ from zcbench.inputs import source_for
 from zcbench.ops import plain_execution
 from zcbench.provenance import cpu_label, device_name
 from zcbench.registry import KNOWN_DTYPES, Proxy, ProxyContext, get_benchmark, get_proxy, get_reference
-from zcbench.cell import cell_seed, score_model
+from zcbench.cell import build_model, cell_seed, score_model
 from zcbench.runner import resolve_device
 from zcbench.runtime import tune_allocator
 
@@ -71,7 +71,7 @@ def _timed(proxy: Proxy, bench, dataset: str, arch: str, seed: int, source,
     modules, no skipped work), as a reference restatement should be."""
     s = cell_seed(seed, bench.name, dataset, arch, 0)
     torch.manual_seed(s)
-    model = bench.build(arch, dataset)
+    model = build_model(bench, arch, dataset, seed)
     if plain:
         plain_execution(model)
     start = time.perf_counter()

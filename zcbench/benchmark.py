@@ -158,6 +158,10 @@ class Benchmark(ABC):
     #: benchmarks of one family share their code and differ only in their data (the NDS files of one design
     #: space); the registry-wide contract tests run once per family
     family: str = ""
+    #: True for a space whose candidates are slices of one supernet (AutoFormer): the runner then builds a
+    #: cell's model with `build_shared(arch, dataset, seed)` from the run's seed, so that all candidates of
+    #: a run share one set of weights, and does not re-initialise it (the model says so: `shared_weights`)
+    shared_weights: bool = False
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -232,6 +236,22 @@ class Benchmark(ABC):
         NDS's official FLOPs, which its `flops()` then reports). Most benchmarks compute everything and
         ignore them."""
         return model
+
+    def build_shared(self, arch: str, dataset: str, seed: int) -> torch.nn.Module:
+        """For a `shared_weights` space: the candidate cut from the supernet initialised with the run's
+        `seed` (the run's, not the cell's: every cell of a run must see the same supernet)."""
+        raise ZCBenchError(f"benchmark {self.name} does not share weights between its architectures")
+
+    def aggregated_components(self, proxy: str, components: Sequence[str]) -> tuple[str, ...]:
+        """The components of `proxy` that its own aggregated score ranks on this benchmark: all of them,
+        unless some do not apply here (AutoFormer: AZ-NAS without progressivity, stored as NaN)."""
+        return tuple(components)
+
+    def inapplicable(self, proxy: str) -> str | None:
+        """Why `proxy` cannot score this benchmark's models (a phrase), or None when it can: `score_cell`
+        records the reason as the cell's failure instead of running a proxy whose mathematics needs
+        structure the models lack (ReLU codes on a GELU ViT)."""
+        return None
 
     def subsets(self) -> dict[str, Path]:
         """Named architecture lists that ship with the benchmark (name -> file)."""

@@ -115,7 +115,10 @@ def score_model(proxy: Proxy, model: torch.nn.Module, *, dataset: str, num_class
     default) the caller's model is left untouched. `seed_init` seeds torch's global generator before
     the initialisation; the runner seeds it before building the model instead, so that constructor
     and re-initialisation draw from one stream. Real-batch proxies get synthetic stand-ins unless
-    `source` holds real data. Raises if the proxy raises.
+    `source` holds real data. A model whose `shared_weights` is true (a slice of a supernet that all
+    candidates share, AutoFormer) is not re-initialised: re-drawing its weights would undo the sharing
+    its benchmark prescribes. `model.train()` is still called; such a model decides its own mode (the
+    AutoFormer slice stays in eval, as the official search scores it). Raises if the proxy raises.
     """
     spec = proxy.spec
     device = torch.device(device)
@@ -126,7 +129,8 @@ def score_model(proxy: Proxy, model: torch.nn.Module, *, dataset: str, num_class
     model.to(device)
     if seed_init:
         torch.manual_seed(seed)
-    get_init(spec.init)(model)
+    if not getattr(model, "shared_weights", False):  # a slice of a shared supernet keeps the supernet's weights
+        get_init(spec.init)(model)
     if opts.get("bn", spec.bn) == "bypass":  # an option named `bn` overrides the spec
         bypass_batchnorm(model)
     model.train()
@@ -148,6 +152,14 @@ def score_model(proxy: Proxy, model: torch.nn.Module, *, dataset: str, num_class
     return {c: float(raw[c]) for c in spec.components}
 
 
+def build_model(bench: Benchmark, arch: str, dataset: str, seed: int) -> torch.nn.Module:
+    """A cell's model: built fresh, or for a `shared_weights` benchmark cut from the supernet of the run's
+    `seed` (initialised once from it, shared by every cell of the run)."""
+    if bench.shared_weights:
+        return bench.build_shared(arch, dataset, seed)
+    return bench.build(arch, dataset)
+
+
 def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: int, *, seed: int = 0,
                batch_size: int | None = None, options: Mapping[str, Any] | None = None,
                device: str | torch.device = "cpu", peak: PeakMemory | None = None,
@@ -159,15 +171,20 @@ def score_cell(bench: Benchmark, dataset: str, proxy: Proxy, arch: str, repeat: 
     batches come from; by default real-batch proxies get synthetic stand-ins. `facts`: what the
     benchmark's ground-truth file states about the architecture (`Benchmark.with_facts`). `resolution`
     overrides the dataset's input size (a CPU-sized run of an ImageNet space; the runner records it in the
-    entry's config).
+    entry's config). A `shared_weights` benchmark's model is cut from the supernet of the run's `seed`, not
+    of the cell's seed: the candidates of one run must share weights; the cell's seed still drives the
+    inputs and the proxy's probes.
     """
     device = torch.device(device)
     peak = peak or PeakMemory(device)
     info = bench.dataset(dataset)
     s = cell_seed(seed, bench.name, dataset, arch, repeat)
+    reason = bench.inapplicable(proxy.name)
+    if reason is not None:  # recorded like any failure, with the benchmark's reason instead of a traceback
+        return CellResult.failed(arch, repeat, f"{proxy.name} does not apply to {bench.name}: {reason}", machine(device))
     try:
         torch.manual_seed(s)  # constructor ('default') and re-initialisation draw from the cell's seed
-        model = bench.build(arch, dataset)
+        model = build_model(bench, arch, dataset, seed)
         if facts:
             model = bench.with_facts(model, facts)
         model = model.to(device)

@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from zcbench.analysis import METHODS, components_of, make_panel
+from zcbench.analysis import METHODS, aggregated_components_of, components_of, make_panel
 from zcbench.errors import ZCBenchError
 from zcbench.groundtruth import truth_for
 from zcbench.registry import get_benchmark
@@ -66,8 +66,9 @@ def evaluate_view(view: DatasetView, truth: np.ndarray, archs: Iterable[str] | N
             tau, rho = panel.correlation(address)
             rows.append(Correlation(label, address.partition(".")[2], "component", single, tau, rho, panel.n))
         if not single:
+            ranked = aggregated_components_of(view, label)  # those that apply on this benchmark
             for method in METHODS:
-                tau, rho = panel.correlation(addresses, method)
+                tau, rho = panel.correlation(ranked, method)
                 rows.append(Correlation(label, method, "aggregate", entry.spec.get("aggregate") == method, tau, rho,
                                         panel.n))
     return rows

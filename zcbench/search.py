@@ -530,8 +530,7 @@ def run_search(store_path: str | Path, bench_name: str, dataset: str, proxy_name
 def _ranked_components(bench, spec) -> tuple[str, ...]:
     """The components of a proxy that enter the aggregate on this benchmark (all, unless the benchmark
     says one does not apply, as progressivity on ViTs)."""
-    hook = getattr(bench, "aggregated_components", None)
-    return tuple(hook(spec.name, spec.components)) if hook is not None else tuple(spec.components)
+    return tuple(bench.aggregated_components(spec.name, spec.components))
 
 
 def _propose(bench: SearchSpace, method: str, history: list[Candidate], ranking: IncrementalRanking,
