@@ -12,7 +12,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from zcbench.errors import ZCBenchError
 
@@ -95,6 +95,32 @@ class SearchSpace(ABC):
                 raise ZCBenchError(f"--{name} {value!r}: use one of {', '.join(self.search_options[name])}")
             out[name] = value
         return out
+
+
+class SearchedOnly:
+    """Mixin, listed before `Benchmark`, for a space that is searched, not enumerated (mbv2, AutoFormer):
+    no length, no index, no whole space; architectures come from a search or an `--archs FILE`.
+    `arch_format` says how one is written, for the messages."""
+
+    enumerable = False
+    arch_format = "architecture strings"
+    name: str
+
+    def no_space_message(self) -> str:
+        return (f"{self.name} is searched, not enumerated: use `zcbench search --bench {self.name}`, or give "
+                f"`--archs FILE` with one of its {self.arch_format} per line")
+
+    def space(self, view: object = None) -> Sequence[str]:
+        raise ZCBenchError(self.no_space_message())
+
+    def __len__(self) -> int:
+        raise ZCBenchError(self.no_space_message())
+
+    def arch(self, index: int) -> str:
+        raise ZCBenchError(self.no_space_message())
+
+    def index(self, arch: str) -> int:
+        raise ZCBenchError(f"{self.name} has no enumeration, so no index; its architectures are {self.arch_format}")
 
 
 def parse_count(text: str) -> float:

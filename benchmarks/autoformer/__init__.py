@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -22,10 +22,7 @@ from zcbench.benchmarks.autoformer.supernet import Supernet
 from zcbench.benchmarks.autoformer.vit import AutoFormerViT
 from zcbench.errors import ZCBenchError
 from zcbench.registry import register_benchmark
-from zcbench.searchspace import SearchSpace
-
-if TYPE_CHECKING:
-    from zcbench.store import DatasetView
+from zcbench.searchspace import SearchedOnly, SearchSpace
 
 __all__ = ["AutoFormerBenchmark", "AutoFormerViT", "Supernet", "SUBSETS", "TINY_RESULT"]
 
@@ -47,11 +44,10 @@ INAPPLICABLE_PROXIES = {
 }
 
 
-class AutoFormerBenchmark(Benchmark, SearchSpace):
+class AutoFormerBenchmark(SearchedOnly, Benchmark, SearchSpace):
     """One AutoFormer subset."""
 
     datasets = {"imagenet": IMAGENET}
-    enumerable = False
     family = "autoformer"
     gt_import_args = ""
     shared_weights = True
@@ -62,26 +58,9 @@ class AutoFormerBenchmark(Benchmark, SearchSpace):
         low, high = subset.param_budget_m
         self.description = (f"AutoFormer-{subset.name.capitalize()} ViT space (AZ-NAS ImageNet search, budget "
                             f"{low:g}-{high:g}M params): depth:embed_dim:mlp_ratios:num_heads, shared supernet")
+        self.arch_format = f"strings depth:embed_dim:mlp_ratios:num_heads, e.g. {example(subset)}"
         self._supernets: OrderedDict[int, Supernet] = OrderedDict()
         self._lock = threading.Lock()
-
-    # ---- architectures: strings, not an enumeration ------------------------------------------------
-    def no_space_message(self) -> str:
-        return (f"{self.name} is searched, not enumerated: use `zcbench search --bench {self.name}`, or give "
-                f"`--archs FILE` with one string depth:embed_dim:mlp_ratios:num_heads per line")
-
-    def space(self, view: "DatasetView | None" = None) -> Sequence[str]:
-        raise ZCBenchError(self.no_space_message())
-
-    def __len__(self) -> int:
-        raise ZCBenchError(self.no_space_message())
-
-    def arch(self, index: int) -> str:
-        raise ZCBenchError(self.no_space_message())
-
-    def index(self, arch: str) -> int:
-        raise ZCBenchError(f"{self.name} has no enumeration, so no index; architectures are strings like "
-                           f"{example(self.subset)}")
 
     def canonical(self, arch: str) -> str:
         return parse(arch, self.subset).key()

@@ -9,7 +9,7 @@ networks from `model`. There is no ground truth: `zcbench search --bench mbv2` s
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping
 
 import torch
 
@@ -19,12 +19,8 @@ from zcbench.benchmarks.mbv2.model import MBV2Network, ptflops_flops
 from zcbench.benchmarks.mbv2.mutation import (MUTATION_MODES, candidates, mutate_blocks, replacements_for,
                                               resample_every_block)
 from zcbench.benchmarks.mbv2.structure import INITIAL_STRUCTURE, canonical, parse_structure, to_string
-from zcbench.errors import ZCBenchError
 from zcbench.registry import register_benchmark
-from zcbench.searchspace import SearchSpace
-
-if TYPE_CHECKING:
-    from zcbench.store import DatasetView
+from zcbench.searchspace import SearchedOnly, SearchSpace
 
 __all__ = ["MBV2", "INITIAL_STRUCTURE", "analytic_counts", "block_counts", "candidates", "ptflops_flops"]
 
@@ -34,30 +30,13 @@ IMAGENET = DatasetInfo("imagenet", num_classes=1000, resolution=224)
 
 
 @register_benchmark
-class MBV2(Benchmark, SearchSpace):
+class MBV2(SearchedOnly, Benchmark, SearchSpace):
     name = "mbv2"
     description = "ZenNAS MobileNetV2 IDW space (AZ-NAS ImageNet search): structure strings, searched"
     datasets = {"imagenet": IMAGENET}
-    enumerable = False
     gt_import_args = ""
+    arch_format = "structure strings, e.g. the initial one " + INITIAL_STRUCTURE
     search_options = {"mutation": MUTATION_MODES}
-
-    # ---- architectures: structure strings, not an enumeration --------------------------------------
-    def no_space_message(self) -> str:
-        return (f"{self.name} is searched, not enumerated: use `zcbench search --bench {self.name}`, or give "
-                f"`--archs FILE` with one structure string per line")
-
-    def space(self, view: "DatasetView | None" = None) -> Sequence[str]:
-        raise ZCBenchError(self.no_space_message())
-
-    def __len__(self) -> int:
-        raise ZCBenchError(self.no_space_message())
-
-    def arch(self, index: int) -> str:
-        raise ZCBenchError(self.no_space_message())
-
-    def index(self, arch: str) -> int:
-        raise ZCBenchError(f"{self.name} has no enumeration, so no index; architectures are structure strings")
 
     def canonical(self, arch: str) -> str:
         return canonical(arch)
