@@ -14,8 +14,18 @@ from zcbench.cli_figures import ensemble, figures
 from zcbench.clikit import CONTEXT, bench_option, store_option
 from zcbench.errors import ZCBenchError
 
-dataset_option = click.option("--dataset", default="cifar10", show_default=True,
-                              help="Dataset of the benchmark, e.g. cifar10, cifar100, ImageNet16-120 for nb201.")
+def _benchmark_dataset(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An omitted --dataset is the benchmark's first (cifar10 for nb201, imagenet for mbv2)."""
+    if value is not None or "bench" not in ctx.params or ctx.resilient_parsing:
+        return value
+    from zcbench.registry import get_benchmark
+
+    return next(iter(get_benchmark(ctx.params["bench"]).datasets))
+
+
+dataset_option = click.option("--dataset", default=None, callback=_benchmark_dataset,
+                              help="Dataset of the benchmark, e.g. cifar10, cifar100, ImageNet16-120 for nb201 "
+                                   "(default: the benchmark's first: cifar10 for nb201, imagenet for mbv2).")
 
 
 def proxy_options(opts: tuple[str, ...]) -> dict[str, dict[str, str]]:
