@@ -308,8 +308,13 @@ def search(bench, dataset, store, proxies, iters, random_count, population, seed
       zcbench search --bench mbv2 --budget-flops 450M --max-layers 14 --iters 100000 --population 1024 \\
           --proxy az --seed 123 --device cuda                        # the paper's search (Table 2)
       zcbench search --bench mbv2 --budget-flops 450M --max-layers 14 --iters 40 --population 8 \\
-          --resolution 32 --batch-size 8                             # CPU-sized
+          --resolution 32 --batch-size 8 --opt az.spectral_dtype=float64   # CPU-sized (float64: see docs/search.md)
       zcbench search --bench autoformer-tiny --random 10000 --min-params 4M --max-params 6M --seed 123
+      zcbench search --bench autoformer-tiny --random 200 --min-params 4M --max-params 6M --resolution 64 \\
+          --batch-size 16                                            # CPU-sized
+
+    Results go to --out (history.csv, summary.json, search.png); the selected architecture is the first
+    argmax of the final aggregate over the whole history.
     """
     from zcbench.registry import get_benchmark
     from zcbench.search import run_search
