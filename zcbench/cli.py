@@ -373,7 +373,7 @@ def list_cmd(pattern):
         if bench.description:
             click.echo(f"  {'':<12} {bench.description}")
         if searchable:
-            extra = "".join(f", --{k} {'|'.join(v)}" for k, v in bench.search_options.items())
+            extra = "".join(f" [--{k} {'|'.join(v)}]" for k, v in bench.search_options.items())
             click.echo(f"  {'':<12} search: zcbench search --bench {name}{extra}")
         kinds = ", ".join(f"--{k}" if r.needs_path else f"{k} (no file)"
                           for k, r in bench.ground_truth_readers().items())
