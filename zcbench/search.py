@@ -452,8 +452,8 @@ def run_search(store_path: str | Path, bench_name: str, dataset: str, proxy_name
     proxies = [get_proxy(n) for n in dict.fromkeys(proxy_names)]
     plans = plan_entries(bench, dataset, proxies, seed=seed, batch_size=batch_size, options=options,
                          root=resolve_data_root(data_root), synthetic_data=synthetic_data, resolution=resolution)
-    columns = [Column(plan.label, comp, plan.proxy.spec.higher_is_better)
-               for plan in plans for comp in _ranked_components(bench, plan.proxy.spec)]
+    columns = [Column(plan.label, comp, plan.proxy.spec.higher_is_better) for plan in plans
+               for comp in bench.aggregated_components(plan.proxy.spec.name, plan.proxy.spec.components)]
     config = SearchConfig(bench.name, dataset, method, population if method == "evolution" else 0, seed,
                           budget.as_dict(), chosen_options, {p.label: p.config_hash for p in plans})
     store = Store(store_path)
@@ -483,13 +483,21 @@ def run_search(store_path: str | Path, bench_name: str, dataset: str, proxy_name
         initial = bench.initial_arch() if method == "evolution" else None
         started = time.perf_counter() - state.seconds
         in_a_row = 0
+        scores = ranking.scores()  # the aggregate over the history; changes only when a child is accepted
+        pool: list[np.ndarray] = []  # the top K-1 of `scores`, found once per history (not per rejected child)
+
+        def parents() -> np.ndarray:
+            if not pool:
+                pool.append(top(scores, population - 1))
+            return pool[0]
         with runs, tqdm(total=iters, initial=min(len(history), iters), desc=f"search {bench.name}",
                         unit="cand", disable=not progress, file=progress_file or sys.stderr,
                         dynamic_ncols=True, smoothing=0.1) as bar:
             while len(history) < iters:
-                parent, arch = _propose(bench, method, history, ranking, initial, population, python_rng,
+                parent, arch = _propose(bench, method, history, parents, initial, population, python_rng,
                                         numpy_rng, chosen_options)
-                reason = bench.violation(arch, budget) if budget.as_dict() else None
+                measures = bench.measures(arch)
+                reason = budget.violation(measures)
                 if reason is not None:
                     state.rejected += 1
                     in_a_row += 1
@@ -503,9 +511,9 @@ def run_search(store_path: str | Path, bench_name: str, dataset: str, proxy_name
                 row = [values[c.label][c.component] for c in columns]
                 ranking.add(row)
                 scores = ranking.scores()
+                pool.clear()
                 best = first_argmax(scores)
-                candidate = Candidate(arch, row, parent, bench.measures(arch), cached, failed, ms, best,
-                                      float(scores[best]))
+                candidate = Candidate(arch, row, parent, measures, cached, failed, ms, best, float(scores[best]))
                 history.append(candidate)
                 state.accepted = len(history)
                 state.cached += cached
@@ -518,7 +526,6 @@ def run_search(store_path: str | Path, bench_name: str, dataset: str, proxy_name
                 bar.update(1)
                 if on_accept is not None:
                     on_accept(len(history))
-        scores = ranking.scores()
     result = SearchResult(config, folder, history, columns, state, iters, scores, resumed_at=resumed_at,
                           device=device_name(dev), cpu=cpu_label() if dev.type == "cpu" else "")
     result.reported = bench.reported(history[result.best].arch)
@@ -527,16 +534,11 @@ def run_search(store_path: str | Path, bench_name: str, dataset: str, proxy_name
     return result
 
 
-def _ranked_components(bench, spec) -> tuple[str, ...]:
-    """The components of a proxy that enter the aggregate on this benchmark (all, unless the benchmark
-    says one does not apply, as progressivity on ViTs)."""
-    return tuple(bench.aggregated_components(spec.name, spec.components))
-
-
-def _propose(bench: SearchSpace, method: str, history: list[Candidate], ranking: IncrementalRanking,
+def _propose(bench: SearchSpace, method: str, history: list[Candidate], parents: Callable[[], np.ndarray],
              initial: str | None, population: int, python_rng: random.Random, numpy_rng: np.random.RandomState,
              options: Mapping[str, str]) -> tuple[int | None, str]:
-    """(parent index or None, child) by the rules of Algorithm 1 (or a uniform sample for random search)."""
+    """(parent index or None, child) by the rules of Algorithm 1 (or a uniform sample for random search);
+    `parents()` gives the top K-1 of the history by the current aggregate."""
     n = len(history)
     if method == "random":
         return None, bench.sample(python_rng)
@@ -548,7 +550,7 @@ def _propose(bench: SearchSpace, method: str, history: list[Candidate], ranking:
             return parent, bench.mutate(history[parent].arch, python_rng, n, options)
     elif n < population:  # a space without an initial structure starts from uniform samples
         return None, bench.sample(python_rng)
-    parent = int(numpy_rng.choice(top(ranking.scores(), population - 1)))
+    parent = int(numpy_rng.choice(parents()))
     return parent, bench.mutate(history[parent].arch, python_rng, n, options)
 
 

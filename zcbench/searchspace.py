@@ -1,8 +1,8 @@
 """What a benchmark provides beyond scoring so that `zcbench search` can search it.
 
 A search space is a benchmark that also inherits `SearchSpace`: it samples architectures, mutates one
-(Algorithm 1's operator), measures an architecture without building it (the quantities a budget limits)
-and says why an architecture breaks a budget. Randomness comes only from the `random.Random` the search
+(Algorithm 1's operator) and measures an architecture without building it (the quantities a `Budget`
+limits, and says why they break it). Randomness comes only from the `random.Random` the search
 passes in (its state is checkpointed), so a resumed search draws exactly what an uninterrupted one does.
 """
 
@@ -79,10 +79,6 @@ class SearchSpace(ABC):
         """Measures for the search's summary that cost more than `measures` (mbv2: the ptflops count of the
         built network, the FLOPs the paper's tables give); computed once, for the selected architecture."""
         return {}
-
-    def violation(self, arch: str, budget: Budget) -> str | None:
-        """Why `arch` breaks `budget`, or None."""
-        return budget.violation(self.measures(arch))
 
     def resolve_search_options(self, given: Mapping[str, str]) -> dict[str, str]:
         """The search options with defaults filled in; an unknown name or value is one clear error."""
