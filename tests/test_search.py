@@ -172,6 +172,7 @@ def test_search_command_json_and_figure(tmp_path, capsys):
     (["--mutation", "official"], "does not apply"),
     (["--iters", "0"], "at least 1"),
     (["--budget-flops", "many"], "count"),
+    (["--opt", "synflow.bn=train"], "does not score"),
 ])
 def test_search_command_errors_are_one_line(tmp_path, capsys, args, message):
     base = ["search", "--store", str(tmp_path / "s.h5")]

@@ -208,6 +208,20 @@ class EntryPlan:
 BACKENDS = ("local", "ray")
 
 
+def resolve_proxies(proxy_names: Sequence[str], batch_size: int | None,
+                    options: Mapping[str, Mapping[str, str]] | None) -> list[Proxy]:
+    """The proxies a run (or a search) names, each once, after the checks of its proxy arguments."""
+    if not proxy_names:
+        raise ZCBenchError("name at least one --proxy")
+    if batch_size is not None and batch_size < 1:
+        raise ZCBenchError(f"--batch-size must be at least 1, got {batch_size}")
+    proxies = [get_proxy(n) for n in dict.fromkeys(proxy_names)]
+    for name in (options or {}):
+        if name not in {p.name for p in proxies}:
+            raise ZCBenchError(f"option given for proxy {name!r}, which this run does not score")
+    return proxies
+
+
 def plan_entries(bench, dataset: str, proxies: Sequence[Proxy], *, seed: int, batch_size: int | None,
                  options: Mapping[str, Mapping[str, str]] | None, root: Path | None, synthetic_data: bool,
                  resolution: int | None) -> list[EntryPlan]:
@@ -254,21 +268,14 @@ def run_scoring(
     """
     bench = get_benchmark(bench_name)
     bench.dataset(dataset)
-    if not proxy_names:
-        raise ZCBenchError("name at least one --proxy")
     if repeats < 1:
         raise ZCBenchError(f"--repeats must be at least 1, got {repeats}")
-    if batch_size is not None and batch_size < 1:
-        raise ZCBenchError(f"--batch-size must be at least 1, got {batch_size}")
+    proxies = resolve_proxies(proxy_names, batch_size, options)
     if workers < 1:
         raise ZCBenchError(f"--workers must be at least 1, got {workers}")
     resolution = check_resolution(bench, dataset, resolution)
     if backend not in BACKENDS:
         raise ZCBenchError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    proxies = [get_proxy(n) for n in dict.fromkeys(proxy_names)]
-    for name in (options or {}):
-        if name not in {p.name for p in proxies}:
-            raise ZCBenchError(f"option given for proxy {name!r}, which this run does not score")
     dev = resolve_device(device)
     store = Store(store_path)
     # a file-defined space (and its facts) lives in the store: read it up front

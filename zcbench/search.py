@@ -426,8 +426,8 @@ def run_search(store_path: str | Path, bench_name: str, dataset: str, proxy_name
 
     from zcbench.data import data_root as resolve_data_root
     from zcbench.provenance import cpu_label, device_name
-    from zcbench.registry import get_benchmark, get_proxy
-    from zcbench.runner import begin_entries, check_resolution, plan_entries, resolve_device
+    from zcbench.registry import get_benchmark
+    from zcbench.runner import begin_entries, check_resolution, plan_entries, resolve_device, resolve_proxies
     from zcbench.store import Store
     from tqdm import tqdm
 
@@ -441,15 +441,11 @@ def run_search(store_path: str | Path, bench_name: str, dataset: str, proxy_name
         raise ZCBenchError(f"--iters must be at least 1, got {iters}")
     if method == "evolution" and population < 2:
         raise ZCBenchError(f"--population must be at least 2, got {population}")
-    if not proxy_names:
-        raise ZCBenchError("name at least one --proxy")
-    if batch_size is not None and batch_size < 1:
-        raise ZCBenchError(f"--batch-size must be at least 1, got {batch_size}")
+    proxies = resolve_proxies(proxy_names, batch_size, options)
     budget = budget or Budget()
     chosen_options = bench.resolve_search_options(search_options or {})
     resolution = check_resolution(bench, dataset, resolution)
     dev = resolve_device(device)
-    proxies = [get_proxy(n) for n in dict.fromkeys(proxy_names)]
     plans = plan_entries(bench, dataset, proxies, seed=seed, batch_size=batch_size, options=options,
                          root=resolve_data_root(data_root), synthetic_data=synthetic_data, resolution=resolution)
     columns = [Column(plan.label, comp, plan.proxy.spec.higher_is_better) for plan in plans
